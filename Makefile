@@ -1,0 +1,57 @@
+# skiff — set-up, demo, tests and benchmarks. Run as root on Debian 12.
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+DEMO := $(CURDIR)/demo
+
+# Debian packages skiff needs (runtime, peers used as test oracles, benchmark tools).
+DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 procps psmisc \
+	runc crun conmon podman docker.io hyperfine
+
+.PHONY: setup deb venv install demo test lint typecheck unit integration interop bench clean
+
+setup: deb install
+
+deb:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/pip install -q -e '.[dev]'
+	ln -sf $(BIN)/skiff /usr/local/bin/skiff
+	ln -sf $(BIN)/skiff-runtime /usr/local/bin/skiff-runtime
+
+demo: setup
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/python -m skiff.runtime.demo $(DEMO)/bundle
+	cd $(DEMO)/bundle && skiff-runtime --root $(DEMO)/state run demo-$$$$
+
+lint: install
+	$(BIN)/ruff check skiff tests bench
+	$(BIN)/ruff format --check skiff tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+test: setup lint typecheck
+	$(BIN)/pytest -q tests
+
+bench: setup
+	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO))
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

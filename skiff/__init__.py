@@ -1,0 +1,3 @@
+"""skiff: a container engine in Python."""
+
+__version__ = "0.1.0"

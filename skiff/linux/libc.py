@@ -1,0 +1,61 @@
+"""The C library handle and raw ``syscall(2)`` access, with errno-raising checks."""
+
+import ctypes
+import os
+from typing import Any
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+_syscall = libc.syscall
+_syscall.restype = ctypes.c_long
+
+MACHINE = os.uname().machine
+
+# Syscall numbers for the calls glibc does not wrap, per architecture.
+_NUMBERS: dict[str, dict[str, int]] = {
+    "x86_64": {
+        "capget": 125,
+        "capset": 126,
+        "pivot_root": 155,
+        "keyctl": 250,
+        "seccomp": 317,
+        "bpf": 321,
+        "pidfd_send_signal": 424,
+        "pidfd_open": 434,
+        "openat2": 437,
+        "pidfd_getfd": 438,
+        "mount_setattr": 442,
+    },
+    "aarch64": {
+        "capget": 90,
+        "capset": 91,
+        "pivot_root": 41,
+        "keyctl": 219,
+        "seccomp": 277,
+        "bpf": 280,
+        "pidfd_send_signal": 424,
+        "pidfd_open": 434,
+        "openat2": 437,
+        "pidfd_getfd": 438,
+        "mount_setattr": 442,
+    },
+}
+
+
+def check(result: int, what: str = "", path: str | None = None) -> int:
+    """Raise ``OSError`` from errno when a libc call returned -1."""
+    if result == -1:
+        err = ctypes.get_errno()
+        if path is not None:
+            raise OSError(err, f"{what}: {os.strerror(err)}", path)
+        raise OSError(err, f"{what}: {os.strerror(err)}" if what else os.strerror(err))
+    return result
+
+
+def syscall(name: str, *args: Any) -> int:
+    """Call a syscall glibc does not wrap, by name; raises ``OSError`` on failure."""
+    try:
+        number = _NUMBERS[MACHINE][name]
+    except KeyError:
+        raise OSError(38, f"{name}: not supported on {MACHINE}") from None
+    return check(_syscall(number, *args), name)

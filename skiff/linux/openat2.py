@@ -1,0 +1,37 @@
+"""openat2(2): path resolution confined to a directory tree (Linux 5.6)."""
+
+import ctypes
+import os
+
+from skiff.linux.libc import syscall
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """Open ``path`` relative to ``dirfd`` with ``resolve`` restrictions; returns an fd."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, resolve)
+    return syscall(
+        "openat2",
+        ctypes.c_int(dirfd),
+        path.encode(),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+
+
+def open_in_root(rootfd: int, path: str, flags: int, mode: int = 0) -> int:
+    """Open ``path`` as if ``rootfd`` were ``/``: symlinks and ``..`` cannot leave the tree."""
+    return openat2(
+        rootfd, path.lstrip("/") or ".", flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+    )

@@ -1,0 +1,1 @@
+"""The OCI runtime: an OCI bundle (config.json + rootfs) becomes an isolated process."""

@@ -1,0 +1,139 @@
+"""The container's init: runs in the forked process that becomes the container.
+
+It finishes the isolation the parent began (mounts, pivot_root, devices, console, names,
+sysctls, limits, seccomp, capabilities, user), tells ``create`` it is ready, then waits on
+the exec fifo until ``start`` opens it, and finally execs the user's process.
+"""
+
+import errno
+import os
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from skiff.linux import system
+from skiff.runtime import process as proc
+from skiff.runtime import rootfs
+from skiff.runtime.sync import Channel
+
+
+@dataclass
+class InitConfig:
+    spec: dict[str, Any]
+    container_id: str
+    bundle: str
+    rootfs: str
+    cgroup_path: str
+    fifo: str
+    console_socket_fd: int  # -1 when there is no terminal
+    no_pivot: bool
+    no_new_keyring: bool
+    preserve_fds: int
+    in_user_ns: bool
+    new_cgroup_ns: bool
+    has_uts_ns: bool
+    hook_state: dict[str, Any]
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception, without Python's ``[Errno N]`` decoration."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+@dataclass
+class _Ready:
+    """What the init needs once ``start`` opens the fifo."""
+
+    path: str
+    args: list[str]
+    env: dict[str, str]
+    umask: int
+    fifo_fd: int
+
+
+def run(config: InitConfig, channel: Channel) -> NoReturn:
+    """Set the container up and exec its process; never returns."""
+    try:
+        ready = _setup(config, channel)
+        channel.send("ready")
+    except BaseException as e:  # everything must reach the parent as one line
+        channel.send("error", describe(e))
+        os._exit(1)
+    channel.close()
+    try:
+        # Blocks until ``start`` opens the other end.
+        fifo = os.open(f"/proc/self/fd/{ready.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fifo, b"0")
+        os.close(fifo)
+        os.close(ready.fifo_fd)
+        hooks = (config.spec.get("hooks") or {}).get("startContainer")
+        if hooks:
+            from skiff.runtime.hooks import run_hooks
+
+            run_hooks(hooks, {**config.hook_state, "status": "created"}, "startContainer")
+        os.umask(ready.umask)
+        os.execve(ready.path, ready.args, ready.env)
+    except BaseException as e:
+        os.write(2, f"skiff-runtime: {describe(e)}\n".encode())
+        os._exit(127 if isinstance(e, FileNotFoundError) else 126)
+
+
+def _setup(config: InitConfig, channel: Channel) -> _Ready:
+    spec = config.spec
+    process = spec["process"]
+    linux = spec.get("linux") or {}
+    config.hook_state["pid"] = int(channel.expect("go"))
+    os.umask(0)
+    if not config.no_new_keyring:
+        try:
+            system.join_session_keyring(None)
+        except OSError as e:
+            if e.errno != errno.ENOSYS:
+                raise
+    fifo_fd = os.open(config.fifo, os.O_PATH | os.O_CLOEXEC)
+
+    def before_pivot() -> None:
+        hooks = spec.get("hooks") or {}
+        if hooks.get("prestart") or hooks.get("createRuntime"):
+            channel.send("hooks")
+            channel.expect("ok")
+        if hooks.get("createContainer"):
+            from skiff.runtime.hooks import run_hooks
+
+            run_hooks(hooks["createContainer"], config.hook_state, "createContainer")
+
+    ctx = rootfs.RootfsContext(
+        spec,
+        config.rootfs,
+        config.bundle,
+        config.cgroup_path,
+        config.in_user_ns,
+        config.new_cgroup_ns,
+    )
+    rootfs.prepare(ctx, before_pivot, config.no_pivot)
+    if config.console_socket_fd >= 0:
+        from skiff.runtime.console import setup_console
+
+        setup_console(config.console_socket_fd, process.get("consoleSize"))
+        os.close(config.console_socket_fd)
+    rootfs.finish(ctx)
+    if spec.get("hostname") and config.has_uts_ns:
+        system.sethostname(spec["hostname"])
+    if spec.get("domainname") and config.has_uts_ns:
+        system.setdomainname(spec["domainname"])
+    for key, value in (linux.get("sysctl") or {}).items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    if process.get("oomScoreAdj") is not None:
+        proc.set_oom_score_adj(process["oomScoreAdj"])
+    personality = linux.get("personality")
+    if personality:
+        system.personality(
+            system.PER_LINUX32 if personality["domain"] == "LINUX32" else system.PER_LINUX
+        )
+    path, args, env = proc.become(
+        process, linux.get("seccomp"), channel, {fifo_fd}, config.preserve_fds
+    )
+    umask = (process.get("user") or {}).get("umask")
+    return _Ready(path, args, env, 0o022 if umask is None else umask, fifo_fd)

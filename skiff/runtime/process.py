@@ -1,0 +1,150 @@
+"""The container process's identity and limits: user, groups, capabilities, rlimits, fds.
+
+Shared by the init of a new container and by ``exec`` into a running one.
+"""
+
+import os
+import resource
+from typing import Any
+
+from skiff.linux import capabilities as caps
+from skiff.linux import prctl
+from skiff.runtime.spec import RLIMITS
+from skiff.runtime.sync import Channel
+
+
+def set_rlimits(rlimits: list[dict[str, Any]]) -> None:
+    for rlimit in rlimits:
+        kind = rlimit["type"]
+        try:
+            resource.setrlimit(RLIMITS[kind], (rlimit["soft"], rlimit["hard"]))
+        except (OSError, ValueError) as e:
+            _, hard = resource.getrlimit(RLIMITS[kind])
+            raise OSError(
+                getattr(e, "errno", None) or 1,
+                f"setrlimit {kind} to soft {rlimit['soft']} hard {rlimit['hard']}: "
+                f"{getattr(e, 'strerror', None) or e} (the hard limit here is {hard})",
+            ) from None
+
+
+def set_oom_score_adj(value: int) -> None:
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write(str(value))
+
+
+def _mask_of(names: list[str] | None) -> int:
+    return caps.mask([caps.NUMBERS[n] for n in names or []])
+
+
+def set_identity(process: dict[str, Any], in_user_ns_without_setgroups: bool = False) -> None:
+    """Drop the bounding set, switch to the process's user and groups, set its capabilities.
+
+    The order follows runc: the bounding set is dropped while still privileged; keepcaps
+    carries the permitted set across setuid; then capset sets the final sets.
+    """
+    capabilities = process.get("capabilities")
+    last = caps.last_cap()
+    if capabilities is not None:
+        caps.drop_bounding(_mask_of(capabilities.get("bounding")), last)
+        prctl.set_keepcaps(True)
+    user = process.get("user") or {}
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    if not in_user_ns_without_setgroups:
+        os.setgroups(user.get("additionalGids") or [])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if capabilities is not None:
+        prctl.set_keepcaps(False)
+        permitted = _mask_of(capabilities.get("permitted"))
+        inheritable = _mask_of(capabilities.get("inheritable"))
+        caps.capset(_mask_of(capabilities.get("effective")), permitted, inheritable)
+        # The kernel raises an ambient capability only if it is permitted and inheritable;
+        # runc warns about the others and goes on, and so do we, silently.
+        caps.raise_ambient(_mask_of(capabilities.get("ambient")) & permitted & inheritable, last)
+
+
+def close_fds_except(keep: set[int], first: int) -> None:
+    """Close every descriptor from ``first`` up but ``keep``: no host fd reaches the container."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def find_executable(name: str, env: list[str]) -> str:
+    """Resolve ``args[0]`` with the container's PATH, as execvp would."""
+    if "/" in name:
+        if not os.path.exists(name):
+            raise FileNotFoundError(2, f'exec: "{name}": no such file or directory')
+        return name
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for entry in env:
+        if entry.startswith("PATH="):
+            path = entry[5:]
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(2, f'exec: "{name}": executable file not found in $PATH')
+
+
+def env_dict(env: list[str]) -> dict[str, str]:
+    result = {}
+    for entry in env:
+        key, sep, value = entry.partition("=")
+        if sep:
+            result[key] = value
+    return result
+
+
+def check_cwd_inside() -> None:
+    """Refuse a working directory outside the container's root (a leaked host fd as cwd)."""
+    try:
+        cwd = os.getcwd()
+    except FileNotFoundError:
+        cwd = "(unreachable)"
+    if not cwd.startswith("/"):
+        raise PermissionError(1, "current working directory is outside of the container root")
+
+
+def become(
+    process: dict[str, Any],
+    seccomp: dict[str, Any] | None,
+    channel: Channel,
+    keep_fds: set[int],
+    preserve_fds: int,
+) -> tuple[str, list[str], dict[str, str]]:
+    """Turn the calling process into the container's ``process``, short of the exec.
+
+    Limits, no_new_privs, seccomp, descriptors, working directory, user and capabilities,
+    in runc's order. Returns what to exec: the resolved path, args and environment.
+    """
+    set_rlimits(process.get("rlimits") or [])
+    no_new_privs = bool(process.get("noNewPrivileges"))
+    if no_new_privs:
+        prctl.set_no_new_privs()
+    elif seccomp:
+        _install_seccomp(seccomp, channel)  # needs CAP_SYS_ADMIN without no_new_privs
+    close_fds_except(keep_fds | {channel.read_fd, channel.write_fd}, 3 + preserve_fds)
+    os.chdir(process["cwd"])
+    check_cwd_inside()
+    set_identity(process)
+    if no_new_privs and seccomp:
+        _install_seccomp(seccomp, channel)  # as late as possible: fewer syscalls to allow
+    env = process.get("env") or []
+    return find_executable(process["args"][0], env), process["args"], env_dict(env)
+
+
+def _install_seccomp(profile: dict[str, Any], channel: Channel) -> None:
+    from skiff.runtime import seccomp
+
+    notify_fd = seccomp.install(profile)
+    if notify_fd is not None:
+        # The listener's socket is a host path, out of reach after pivot_root: the parent
+        # takes the descriptor with pidfd_getfd and sends it on.
+        channel.send("seccomp", str(notify_fd))
+        channel.expect("ok")
+        os.close(notify_fd)

@@ -1,0 +1,1 @@
+"""Helpers shared by the integration, interop and security tests."""
