@@ -42,10 +42,16 @@ resolve_path() and open_cgroup() take keyword-only ``found`` (and ``own``) to st
 /proc/self/mountinfo and /proc/self/cgroup in tests.
 """
 
+from __future__ import annotations
+
 from skiff.cgroups.base import Cgroup
-from skiff.cgroups.hierarchy import Hierarchy, Mode, hierarchies, mode
+from skiff.cgroups.hierarchy import Hierarchy, hierarchies, mode
 from skiff.cgroups.manager import open_cgroup
 from skiff.cgroups.paths import resolve_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from skiff.cgroups.hierarchy import Mode
 
 
 def cgroup_mode() -> Mode:

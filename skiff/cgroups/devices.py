@@ -8,10 +8,13 @@ resets the whole list. A missing major or minor, or -1, matches any; a missing a
 matches if it denies any of them.
 """
 
-from dataclasses import dataclass
-from typing import Any
+from __future__ import annotations
 
 from skiff.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FIELD = "linux.resources.devices"
 
@@ -19,13 +22,39 @@ ANY = -1
 ACCESS = "rwm"
 
 
-@dataclass(frozen=True)
 class DeviceRule:
-    allow: bool
-    type: str = "a"  # "a" (all), "c" or "b"
-    major: int = ANY
-    minor: int = ANY
-    access: str = ACCESS  # r, w and m, in that order
+    __slots__ = ("access", "allow", "major", "minor", "type")
+
+    def __init__(
+        self,
+        allow: bool,
+        type: str = "a",  # "a" (all), "c" or "b"
+        major: int = ANY,
+        minor: int = ANY,
+        access: str = ACCESS,  # r, w and m, in that order
+    ) -> None:
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+
+    def _key(self) -> tuple[bool, str, int, int, str]:
+        return (self.allow, self.type, self.major, self.minor, self.access)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DeviceRule):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceRule(allow={self.allow!r}, type={self.type!r}, major={self.major!r}, "
+            f"minor={self.minor!r}, access={self.access!r})"
+        )
 
     def v1_line(self) -> str:
         """The line devices.allow and devices.deny take."""

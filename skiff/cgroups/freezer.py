@@ -4,11 +4,16 @@ Both are asynchronous: the kernel reports the cgroup frozen only once every task
 so each call waits for that (a task in uninterruptible sleep can delay it).
 """
 
+from __future__ import annotations
+
 import time
-from collections.abc import Callable
 
 from skiff.cgroups.files import CgroupDir, WriteError
 from skiff.errors import EngineError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TIMEOUT = 10.0
 

@@ -1,13 +1,16 @@
 """The mounted cgroup hierarchies (from /proc/self/mountinfo) and the caller's own cgroups."""
 
+from __future__ import annotations
+
 import os
-import re
-from dataclasses import dataclass
-from typing import Literal
 
 from skiff.errors import EngineError
 
-Mode = Literal["unified", "hybrid", "legacy"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Mode = Literal["unified", "hybrid", "legacy"]
 
 # The kernel's v1 controllers: every other option of a v1 mount is not a controller.
 V1_CONTROLLERS = frozenset(
@@ -25,7 +28,6 @@ _V1_RESOURCE_CONTROLLERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
 class Hierarchy:
     """One mounted cgroup hierarchy.
 
@@ -35,21 +37,66 @@ class Hierarchy:
     at the mountpoint: ``/`` unless bind-mounted from a sub-cgroup.
     """
 
-    mountpoint: str
-    root: str
-    version: int
-    controllers: tuple[str, ...] = ()
-    name: str = ""
-    options: str = ""
+    __slots__ = ("controllers", "mountpoint", "name", "options", "root", "version")
+
+    def __init__(
+        self,
+        mountpoint: str,
+        root: str,
+        version: int,
+        controllers: tuple[str, ...] = (),
+        name: str = "",
+        options: str = "",
+    ) -> None:
+        self.mountpoint = mountpoint
+        self.root = root
+        self.version = version
+        self.controllers = controllers
+        self.name = name
+        self.options = options
+
+    def _key(self) -> tuple[str, str, int, tuple[str, ...], str, str]:
+        return (self.mountpoint, self.root, self.version, self.controllers, self.name, self.options)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hierarchy):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Hierarchy(mountpoint={self.mountpoint!r}, root={self.root!r}, "
+            f"version={self.version!r}, controllers={self.controllers!r}, name={self.name!r}, "
+            f"options={self.options!r})"
+        )
 
     def dir(self, cgroup_path: str) -> str:
         """The directory of ``cgroup_path`` (relative to this mount) in this hierarchy."""
         return os.path.join(self.mountpoint, cgroup_path.lstrip("/"))
 
 
+_OCTAL = frozenset("01234567")
+
+
 def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (``\\040``)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+    """mountinfo escapes space, tab, newline and backslash as octal (``\\040``).
+
+    A backslash not followed by three octal digits stays as it is.
+    """
+    if "\\" not in field:
+        return field
+    first, *rest = field.split("\\")
+    out = [first]
+    for part in rest:
+        code = part[:3]
+        if len(code) == 3 and _OCTAL.issuperset(code):
+            out.append(chr(int(code, 8)) + part[3:])
+        else:
+            out.append("\\" + part)
+    return "".join(out)
 
 
 def parse_mountinfo(text: str) -> list[Hierarchy]:

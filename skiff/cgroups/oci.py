@@ -1,13 +1,25 @@
 """Typed access to OCI ``linux.resources``: every bad value is reported by its field's full name."""
 
-import re
-from typing import Any
+from __future__ import annotations
 
 from skiff.errors import InvalidArgument
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 PREFIX = "linux.resources"
 
-_PAGE_SIZE = re.compile(r"^[1-9][0-9]*[KMG]B$")
+
+def _is_page_size(size: str) -> bool:
+    """A huge page size as the kernel names it: a number without leading zero, then KB, MB or GB."""
+    number, unit = size[:-2], size[-2:]
+    return (
+        unit in ("KB", "MB", "GB")
+        and number[:1] in ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+        and number.isascii()
+        and number.isdigit()
+    )
 
 
 class Section:
@@ -87,7 +99,7 @@ def hugepage_limits(resources: dict[str, Any]) -> list[tuple[str, int]]:
         if not isinstance(item, dict):
             raise InvalidArgument(f"{field}[{i}]: expected an object")
         size = item.get("pageSize")
-        if not isinstance(size, str) or not _PAGE_SIZE.match(size):
+        if not isinstance(size, str) or not _is_page_size(size):
             raise InvalidArgument(f"{field}[{i}].pageSize: expected a size like 2MB, got {size!r}")
         limit = item_int(item, "limit", f"{field}[{i}]")
         if limit is None:

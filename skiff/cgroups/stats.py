@@ -6,10 +6,15 @@ flags), and nested objects are always there. ``put`` and the builders below keep
 a client written against runc reads skiff's output unchanged.
 """
 
+from __future__ import annotations
+
 import os
-from typing import Any
 
 from skiff.cgroups.files import CgroupDir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_UINT64 = 2**64 - 1
 

@@ -6,14 +6,19 @@ container. Limits go to the v1 controllers; the v2 directory only groups the pro
 freezes them when no v1 freezer is mounted).
 """
 
+from __future__ import annotations
+
 import os
-from typing import Any
 
 from skiff.cgroups import freezer
 from skiff.cgroups.base import Cgroup
 from skiff.cgroups.files import CgroupDir, WriteError
 from skiff.cgroups.hierarchy import Hierarchy
 from skiff.errors import EngineError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class V1Cgroup(Cgroup):
@@ -22,8 +27,15 @@ class V1Cgroup(Cgroup):
     def __init__(self, path: str, found: list[Hierarchy]) -> None:
         super().__init__(path)
         self._v1 = [h for h in found if h.version == 1]
-        self._unified = next((h for h in found if h.version == 2), None)
         self._by_controller = {c: h for h in self._v1 for c in h.controllers}
+        # In hybrid mode the unified hierarchy holds no controller; it is used only to
+        # freeze when v1 has no freezer. Joining it costs an RCU grace period per process
+        # (10-20 ms here: cgroup.procs takes the threadgroup lock), so otherwise stay out.
+        self._unified = (
+            next((h for h in found if h.version == 2), None)
+            if "freezer" not in self._by_controller
+            else None
+        )
 
     def hierarchies(self) -> list[Hierarchy]:
         return self._v1 + ([self._unified] if self._unified else [])

@@ -5,9 +5,9 @@ controller is an error only when it is needed. Zero or missing values leave the 
 value alone, as runc does (``pids.limit`` 0, ``cpu.shares`` 0, ``memory.limit`` 0...).
 """
 
+from __future__ import annotations
+
 import errno
-from collections.abc import Callable
-from typing import Any
 
 from skiff.cgroups import oci
 from skiff.cgroups.devices import FIELD as DEVICES_FIELD
@@ -16,8 +16,13 @@ from skiff.cgroups.files import CgroupDir, WriteError
 from skiff.cgroups.oci import Section
 from skiff.errors import InvalidArgument
 
-DirFor = Callable[[str, str], CgroupDir]
-"""(controller, OCI field) -> the cgroup's directory in that controller's hierarchy."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    DirFor = Callable[[str, str], CgroupDir]
+    """(controller, OCI field) -> the cgroup's directory in that controller's hierarchy."""
 
 _THROTTLE_FILES = {
     "throttleReadBpsDevice": "blkio.throttle.read_bps_device",

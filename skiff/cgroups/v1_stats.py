@@ -1,14 +1,19 @@
 """runc's ``events --stats`` data from cgroup v1 files (see ``skiff.cgroups.stats``)."""
 
+from __future__ import annotations
+
 import os
-from collections.abc import Callable
-from typing import Any
 
 from skiff.cgroups import stats
 from skiff.cgroups.files import CgroupDir
 
-DirOf = Callable[[str], CgroupDir | None]
-"""controller -> the cgroup's directory in its hierarchy, or None when not mounted."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    DirOf = Callable[[str], CgroupDir | None]
+    """controller -> the cgroup's directory in its hierarchy, or None when not mounted."""
 
 # blkio files and runc's keys for them; the first set that has data wins (CFQ, then BFQ,
 # then the throttling layer, which counts IO under any scheduler).

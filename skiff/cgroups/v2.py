@@ -1,12 +1,17 @@
 """cgroup v2 (unified mode): one directory, controllers enabled from the parents down."""
 
+from __future__ import annotations
+
 import os
-from typing import Any
 
 from skiff.cgroups import freezer
 from skiff.cgroups.base import Cgroup
 from skiff.cgroups.files import CgroupDir, WriteError
 from skiff.cgroups.hierarchy import Hierarchy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class V2Cgroup(Cgroup):

@@ -7,8 +7,7 @@ have (kernel memory, swappiness, realtime CPU, net_cls and net_prio...) are an e
 a value other than their default. ``unified`` is written last, so it overrides the rest.
 """
 
-from collections.abc import Callable
-from typing import Any
+from __future__ import annotations
 
 from skiff.cgroups import convert, oci
 from skiff.cgroups.devices import FIELD as DEVICES_FIELD
@@ -17,8 +16,13 @@ from skiff.cgroups.files import CgroupDir, WriteError
 from skiff.cgroups.oci import Section
 from skiff.errors import InvalidArgument
 
-Require = Callable[[str, str], None]
-"""(controller, OCI field): raise unless the controller is enabled for the cgroup."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Require = Callable[[str, str], None]
+    """(controller, OCI field): raise unless the controller is enabled for the cgroup."""
 
 _THROTTLE_KEYS = {
     "throttleReadBpsDevice": "rbps",

@@ -5,10 +5,14 @@ except ``failcnt``, taken from the ``max`` (memory) and ``fail`` (swap) counts o
 ``*.events`` files. As runc does, ``swap`` reports memory plus swap, as v1 did.
 """
 
-from typing import Any
+from __future__ import annotations
 
 from skiff.cgroups import stats
 from skiff.cgroups.files import CgroupDir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _IO_KEYS = {
     "rbytes": ("ioServiceBytesRecursive", "Read"),

@@ -4,13 +4,13 @@ Only what a cgroup device filter needs: the runtime builds its program in
 ``skiff.cgroups.devices_bpf`` and reaches the kernel through here.
 """
 
+from __future__ import annotations
+
 import ctypes
 import errno
 import os
-import resource
 import struct
 import sys
-from dataclasses import dataclass
 
 from skiff.linux.libc import syscall
 
@@ -45,15 +45,34 @@ _LOG_SIZE = 1 << 16
 _LOG_TAIL = 8  # verifier log lines kept in an error message
 
 
-@dataclass(frozen=True)
 class Insn:
     """One eBPF instruction (``struct bpf_insn``)."""
 
-    code: int
-    dst: int = 0
-    src: int = 0
-    off: int = 0
-    imm: int = 0
+    __slots__ = ("code", "dst", "imm", "off", "src")
+
+    def __init__(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> None:
+        self.code = code
+        self.dst = dst
+        self.src = src
+        self.off = off
+        self.imm = imm
+
+    def _key(self) -> tuple[int, int, int, int, int]:
+        return (self.code, self.dst, self.src, self.off, self.imm)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Insn):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Insn(code={self.code!r}, dst={self.dst!r}, src={self.src!r}, off={self.off!r}, "
+            f"imm={self.imm!r})"
+        )
 
     def encode(self) -> bytes:
         # The two 4-bit register fields share a byte; which nibble is dst follows the byte order.
@@ -156,6 +175,8 @@ def _load(attr: _ProgLoadAttr) -> int:
             raise
     # Kernels before 5.11 charge programs to RLIMIT_MEMLOCK rather than to the memory cgroup:
     # raise it (as runc does) and try once more.
+    import resource
+
     try:
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY,) * 2)
     except (ValueError, OSError):

@@ -1,8 +1,13 @@
 """The C library handle and raw ``syscall(2)`` access, with errno-raising checks."""
 
+from __future__ import annotations
+
 import ctypes
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 libc = ctypes.CDLL(None, use_errno=True)
 

@@ -5,12 +5,16 @@ runtime spec uses too. Calls that fail raise ``OSError`` with the errno libsecco
 (negated, as it reports them).
 """
 
+from __future__ import annotations
+
 import ctypes
-import enum
 import errno
 import os
-from collections.abc import Sequence
-from types import TracebackType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
 
 _lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
 
@@ -30,7 +34,7 @@ ACTIONS: dict[str, int] = {
 _ACTION_DATA_MASK = 0xFFFF
 
 
-class Compare(enum.IntEnum):
+class Compare:
     """``enum scmp_compare``: how a rule compares one syscall argument."""
 
     SCMP_CMP_NE = 1
@@ -42,7 +46,7 @@ class Compare(enum.IntEnum):
     SCMP_CMP_MASKED_EQ = 7  # (arg & datum_a) == datum_b
 
 
-class Attr(enum.IntEnum):
+class Attr:
     """``enum scmp_filter_attr``: filter attributes set with ``Filter.set_attr``."""
 
     SCMP_FLTATR_ACT_DEFAULT = 1
@@ -54,6 +58,9 @@ class Attr(enum.IntEnum):
     SCMP_FLTATR_CTL_SSB = 7
     SCMP_FLTATR_CTL_OPTIMIZE = 8
     SCMP_FLTATR_API_SYSRAWRC = 9
+
+
+_ATTR_NAMES = {v: k for k, v in vars(Attr).items() if k.startswith("SCMP_")}
 
 
 class ArgCmp(ctypes.Structure):
@@ -161,7 +168,7 @@ class Filter:
             _lib.seccomp_release(self._ctx)
             self._ctx = None
 
-    def __enter__(self) -> "Filter":
+    def __enter__(self) -> Filter:
         return self
 
     def __exit__(
@@ -182,17 +189,19 @@ class Filter:
     def add_arch(self, arch: int) -> None:
         _check(_lib.seccomp_arch_add(self._ctx, arch), "seccomp_arch_add")
 
-    def set_attr(self, attr: Attr, value: int) -> None:
-        _check(_lib.seccomp_attr_set(self._ctx, attr, value), f"seccomp_attr_set {attr.name}")
+    def set_attr(self, attr: int, value: int) -> None:
+        """Set a filter attribute (one of ``Attr``)."""
+        result = _lib.seccomp_attr_set(self._ctx, attr, value)
+        _check(result, f"seccomp_attr_set {_ATTR_NAMES.get(attr, attr)}")
 
     def add_rule(
         self,
         action: int,
         syscall: int,
-        conditions: Sequence[tuple[int, Compare, int, int]] = (),
+        conditions: Sequence[tuple[int, int, int, int]] = (),
     ) -> None:
-        """Add a rule; ``conditions`` are (argument index, op, datum_a, datum_b), all of which
-        must hold for the rule to match."""
+        """Add a rule; ``conditions`` are (argument index, op (one of ``Compare``), datum_a,
+        datum_b), all of which must hold for the rule to match."""
         array = (ArgCmp * len(conditions))(*(ArgCmp(*c) for c in conditions))
         result = _lib.seccomp_rule_add_array(self._ctx, action, syscall, len(conditions), array)
         _check(result, "seccomp_rule_add_array")

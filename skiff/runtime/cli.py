@@ -6,38 +6,47 @@ than argparse, because start-up time is a feature of the runtime (argparse alone
 more than a third of ``runc run``'s whole time).
 """
 
-import json
+from __future__ import annotations
+
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from skiff import __version__
 from skiff.errors import InvalidArgument, SkiffError
 from skiff.runtime import log
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 DEFAULT_ROOT = "/run/skiff-runtime"
 
 
-@dataclass
 class Flag:
-    names: tuple[str, ...]
-    kind: str  # "bool", "str", "int" or "list"
-    help: str
-    default: Any = None
+    """A flag: its names (long first), kind ("bool", "str", "int" or "list"), help, default."""
 
-    @property
-    def key(self) -> str:
-        return self.names[0].replace("-", "_")
+    def __init__(self, names: tuple[str, ...], kind: str, help: str, default: Any = None) -> None:
+        self.names = names
+        self.kind = kind
+        self.help = help
+        self.default = default
+        self.key = names[0].replace("-", "_")
 
 
-@dataclass
 class Command:
-    summary: str
-    usage: str
-    flags: list[Flag] = field(default_factory=list)
-    min_args: int = 1
-    max_args: int | None = 1
+    def __init__(
+        self,
+        summary: str,
+        usage: str,
+        flags: list[Flag] | None = None,
+        min_args: int = 1,
+        max_args: int | None = 1,
+    ) -> None:
+        self.summary = summary
+        self.usage = usage
+        self.flags = flags or []
+        self.min_args = min_args
+        self.max_args = max_args
 
 
 _CREATE_FLAGS = [
@@ -295,4 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_json(value: Any) -> None:
+    """Indented JSON on stdout, as runc prints it."""
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2) + "\n")

@@ -1,17 +1,21 @@
 """The handlers of ``skiff-runtime``'s commands: parsed flags in, exit code out."""
 
-import json
+from __future__ import annotations
+
 import os
-import signal
 import sys
-from typing import Any
 
 from skiff.errors import InvalidArgument, NotFound
+from skiff.linux import signals
 from skiff.runtime import lifecycle
 from skiff.runtime.cli import print_json
 from skiff.runtime.state import ContainerDir, oci_state
 
-Flags = dict[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Flags = dict[str, Any]
 
 
 def _container(root: str, args: list[str]) -> ContainerDir:
@@ -62,7 +66,7 @@ def cmd_run(root: str, flags: Flags, args: list[str]) -> int:
     if detach:
         return 0
     for sig in _FORWARDED:
-        signal.signal(sig, lambda number, _frame: _forward(pid, number))
+        signals.signal(sig, lambda number, _frame: _forward(pid, number))
     if created.console >= 0:
         from skiff.runtime.console import proxy, receive_master
 
@@ -77,13 +81,13 @@ def cmd_run(root: str, flags: Flags, args: list[str]) -> int:
 
 
 _FORWARDED = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
+    signals.SIGTERM,
+    signals.SIGINT,
+    signals.SIGHUP,
+    signals.SIGQUIT,
+    signals.SIGUSR1,
+    signals.SIGUSR2,
+    signals.SIGWINCH,
 )
 
 
@@ -107,7 +111,7 @@ def cmd_state(root: str, flags: Flags, args: list[str]) -> int:
 
 
 def cmd_kill(root: str, flags: Flags, args: list[str]) -> int:
-    sig = lifecycle.parse_signal(args[1]) if len(args) > 1 else signal.SIGTERM
+    sig = lifecycle.parse_signal(args[1]) if len(args) > 1 else signals.SIGTERM
     lifecycle.kill(_locked(root, args), sig, flags["all"])
     return 0
 
@@ -213,6 +217,8 @@ def cmd_features(root: str, flags: Flags, args: list[str]) -> int:
 
 
 def cmd_spec(root: str, flags: Flags, args: list[str]) -> int:
+    import json
+
     from skiff.runtime.specgen import default_spec
 
     path = os.path.join(flags["bundle"], "config.json")
@@ -233,6 +239,7 @@ def cmd_update(root: str, flags: Flags, args: list[str]) -> int:
 
 
 def cmd_events(root: str, flags: Flags, args: list[str]) -> int:
+    import json
     import time
 
     container = _container(root, args)

@@ -5,11 +5,16 @@ devpts, makes the slave its controlling terminal and stdio, and sends the master
 ``--console-socket`` AF_UNIX socket with SCM_RIGHTS, as runc does.
 """
 
+from __future__ import annotations
+
 import fcntl
 import os
 import struct
 import termios
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def set_size(fd: int, size: dict[str, int] | None) -> None:

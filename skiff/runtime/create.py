@@ -1,25 +1,25 @@
 """``create``: check the bundle, fork the container's init, and leave it waiting for ``start``.
 
-Process tree: ``create`` forks a first child that joins the cgroup and the namespaces given
-by path and unshares the new ones (its id maps written by ``create``); a new pid namespace
-takes effect for children only, so it forks again: the grandchild is the container's pid 1
-(``init.run``). ``create`` is a child subreaper while it works, so on failure it can reap
+Process tree: ``create`` forks a first child that moves itself into the container's cgroup,
+joins the namespaces given by path and unshares the new ones (its id maps written by
+``create``); a new pid namespace takes effect for children only, so it forks again: the
+grandchild is the container's pid 1 (``init.run``). ``create`` is a child subreaper while
+it works, so on failure it can reap
 everything it started; on success the init passes to the caller's subreaper (conmon, a shim).
 """
 
+from __future__ import annotations
+
 import os
-import signal
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from skiff.errors import EngineError, InvalidArgument
-from skiff.linux import prctl
+from skiff.linux import prctl, signals
 from skiff.linux.namespaces import CLONE_NEWTIME
 from skiff.runtime import namespaces
 from skiff.runtime.init import InitConfig, describe
 from skiff.runtime.init import run as run_init
-from skiff.runtime.spec import Spec, load_spec
+from skiff.runtime.spec import load_spec
 from skiff.runtime.state import (
     ContainerDir,
     State,
@@ -30,27 +30,49 @@ from skiff.runtime.state import (
 )
 from skiff.runtime.sync import Channel, channel_pair
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
+    from skiff.runtime.spec import Spec
+
+
 class CreateOptions:
-    root: str
-    container_id: str
-    bundle: str
-    console_socket: str | None = None
-    pid_file: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    # ``run`` in the foreground owns the terminal: the pty master comes back to it through
-    # ``Created.console``, instead of going to a console socket.
-    own_terminal: bool = False
+    """The flags of ``create`` (and ``run``)."""
+
+    def __init__(
+        self,
+        root: str,
+        container_id: str,
+        bundle: str,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+        own_terminal: bool = False,
+    ) -> None:
+        self.root = root
+        self.container_id = container_id
+        self.bundle = bundle
+        self.console_socket = console_socket
+        self.pid_file = pid_file
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        # ``run`` in the foreground owns the terminal: the pty master comes back to it
+        # through ``Created.console`` instead of going to a console socket.
+        self.own_terminal = own_terminal
 
 
-@dataclass
 class Created:
-    state: State
-    directory: ContainerDir
-    console: int = -1  # with own_terminal: our end of the pair the pty master arrives on
+    """A created container; with own_terminal, ``console`` is our end of the pair the pty
+    master arrives on (else -1)."""
+
+    def __init__(self, state: State, directory: ContainerDir, console: int = -1) -> None:
+        self.state = state
+        self.directory = directory
+        self.console = console
 
 
 def create(options: CreateOptions) -> Created:
@@ -248,8 +270,7 @@ def _first_child(
     try:
         # Before joining anything of the container: no /proc/PID/exe of ours for it to reach.
         prctl.set_dumpable(False)
-        if cgroup is not None:
-            cgroup.add(os.getpid())
+        cgroup.join()
         plan.enter()
         if "user" in plan.new:
             channel.send("map")
@@ -295,7 +316,7 @@ def _forward_seccomp_fd(pid: int, fd: int, profile: dict[str, Any], state: dict[
 
 def _kill_and_reap(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signals.SIGKILL)
     except ProcessLookupError:
         return
     try:

@@ -1,11 +1,16 @@
 """Device nodes in the container's /dev, and the device cgroup rules that go with them."""
 
+from __future__ import annotations
+
 import os
 import stat
-from typing import Any
 
 from skiff.linux import mount as m
 from skiff.runtime.paths import fd_path, open_in_root, open_parent
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # The devices every container has (the OCI runtime spec's default devices).
 DEFAULT_DEVICES: list[dict[str, Any]] = [

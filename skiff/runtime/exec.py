@@ -7,8 +7,9 @@ container's seccomp profile and the capabilities, user and environment of the ex
 process. Its sync pipe is close-on-exec: end-of-file means the exec succeeded.
 """
 
+from __future__ import annotations
+
 import os
-from typing import Any
 
 from skiff.errors import Conflict, EngineError, InvalidArgument
 from skiff.linux import prctl
@@ -19,6 +20,10 @@ from skiff.runtime.init import describe
 from skiff.runtime.spec import check_process
 from skiff.runtime.state import ContainerDir, State, write_pid_file
 from skiff.runtime.sync import Channel, channel_pair
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def exec_process(container: ContainerDir, flags: dict[str, Any], command: list[str]) -> int:
@@ -161,7 +166,7 @@ def _first_child(
         if state.cgroup_path:
             from skiff.cgroups import open_cgroup
 
-            open_cgroup(state.cgroup_path).add(os.getpid())
+            open_cgroup(state.cgroup_path).join()
         _join_namespaces(state.pid)
         pid = os.fork()
         if pid == 0:

@@ -1,12 +1,16 @@
 """``features``: what this runtime honours, in the runtime spec's features.json shape."""
 
-from typing import Any
+from __future__ import annotations
 
 from skiff import __version__
 from skiff.linux.capabilities import NAMES as CAPABILITY_NAMES
 from skiff.linux.namespaces import KINDS
 from skiff.runtime import mountopts
 from skiff.runtime.state import OCI_VERSION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 

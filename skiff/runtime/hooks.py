@@ -1,12 +1,17 @@
 """OCI hooks: run with the container state on stdin, each with its optional timeout."""
 
+from __future__ import annotations
+
 import json
 import os
 import signal
 import subprocess
-from typing import Any
 
 from skiff.errors import EngineError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def run_hooks(hooks: list[dict[str, Any]], state: dict[str, Any], kind: str) -> None:

@@ -5,33 +5,52 @@ sysctls, limits, seccomp, capabilities, user), tells ``create`` it is ready, the
 the exec fifo until ``start`` opens it, and finally execs the user's process.
 """
 
+from __future__ import annotations
+
 import errno
 import os
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
-from skiff.linux import system
-from skiff.runtime import process as proc
-from skiff.runtime import rootfs
-from skiff.runtime.sync import Channel
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from skiff.runtime.sync import Channel
 
 
-@dataclass
 class InitConfig:
-    spec: dict[str, Any]
-    container_id: str
-    bundle: str
-    rootfs: str
-    cgroup_path: str
-    fifo: str
-    console_socket_fd: int  # -1 when there is no terminal
-    no_pivot: bool
-    no_new_keyring: bool
-    preserve_fds: int
-    in_user_ns: bool
-    new_cgroup_ns: bool
-    has_uts_ns: bool
-    hook_state: dict[str, Any]
+    """Everything the init needs, handed over by fork (nothing is serialized)."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        container_id: str,
+        bundle: str,
+        rootfs: str,
+        cgroup_path: str,
+        fifo: str,
+        console_socket_fd: int,
+        no_pivot: bool,
+        no_new_keyring: bool,
+        preserve_fds: int,
+        in_user_ns: bool,
+        new_cgroup_ns: bool,
+        has_uts_ns: bool,
+        hook_state: dict[str, Any],
+    ) -> None:
+        self.spec = spec
+        self.container_id = container_id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.cgroup_path = cgroup_path
+        self.fifo = fifo
+        self.console_socket_fd = console_socket_fd  # -1 when there is no terminal
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.in_user_ns = in_user_ns
+        self.new_cgroup_ns = new_cgroup_ns
+        self.has_uts_ns = has_uts_ns
+        self.hook_state = hook_state
 
 
 def describe(exc: BaseException) -> str:
@@ -41,15 +60,17 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-@dataclass
 class _Ready:
     """What the init needs once ``start`` opens the fifo."""
 
-    path: str
-    args: list[str]
-    env: dict[str, str]
-    umask: int
-    fifo_fd: int
+    def __init__(
+        self, path: str, args: list[str], env: dict[str, str], umask: int, fifo_fd: int
+    ) -> None:
+        self.path = path
+        self.args = args
+        self.env = env
+        self.umask = umask
+        self.fifo_fd = fifo_fd
 
 
 def run(config: InitConfig, channel: Channel) -> NoReturn:
@@ -84,6 +105,11 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
     process = spec["process"]
     linux = spec.get("linux") or {}
     config.hook_state["pid"] = int(channel.expect("go"))
+    # Imported here, in the init: ``create`` itself never needs them.
+    from skiff.linux import system
+    from skiff.runtime import process as proc
+    from skiff.runtime import rootfs
+
     os.umask(0)
     if not config.no_new_keyring:
         try:

@@ -1,22 +1,18 @@
 """start, kill, delete, pause, resume, update: a created container through its life."""
 
+from __future__ import annotations
+
 import os
 import select
-import signal
 import time
-from typing import Any
 
 from skiff.errors import Conflict, EngineError, InvalidArgument
+from skiff.linux import signals
 from skiff.runtime.state import ContainerDir, State, oci_state, process_start_time
 
-SIGNALS = {
-    name[3:]: int(getattr(signal, name))
-    for name in dir(signal)
-    if name.startswith("SIG") and not name.startswith("SIG_")
-}
-SIGNALS.update(
-    {f"RTMIN+{i}": signal.SIGRTMIN + i for i in range(1, signal.SIGRTMAX - signal.SIGRTMIN)}
-)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def parse_signal(text: str) -> int:
@@ -24,10 +20,12 @@ def parse_signal(text: str) -> int:
     name = text.upper().removeprefix("SIG")
     if text.isdigit():
         number = int(text)
-        if 0 < number <= signal.SIGRTMAX:
+        if 0 < number <= signals.SIGRTMAX:
             return number
-    elif name in SIGNALS:
-        return SIGNALS[name]
+    else:
+        number = signals.by_name().get(name, 0)
+        if number:
+            return number
     raise InvalidArgument(f"unknown signal {text!r}")
 
 
@@ -57,7 +55,7 @@ def start(container: ContainerDir) -> State:
             run_hooks(state.hooks["poststart"], oci_state(state, "running"), "poststart")
         except EngineError:
             # A failing poststart hook stops the container, as the runtime spec says.
-            kill(container, signal.SIGKILL, all_processes=True)
+            kill(container, signals.SIGKILL, all_processes=True)
             raise
     return state
 
@@ -118,7 +116,7 @@ def delete(container: ContainerDir, force: bool = False) -> None:
 def _kill_everything(state: State) -> None:
     """SIGKILL every process of the container and wait until they are gone."""
     if state.pid and process_start_time(state.pid) == state.start_time:
-        _signal(state.pid, signal.SIGKILL)
+        _signal(state.pid, signals.SIGKILL)
     if not state.cgroup_path:
         return
     from skiff.cgroups import open_cgroup
@@ -127,7 +125,7 @@ def _kill_everything(state: State) -> None:
     deadline = time.monotonic() + 10
     while pids := cgroup.pids():
         for pid in pids:
-            _signal(pid, signal.SIGKILL)
+            _signal(pid, signals.SIGKILL)
         if cgroup.frozen():
             cgroup.thaw()
         if time.monotonic() > deadline:

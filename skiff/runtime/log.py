@@ -4,10 +4,13 @@ With ``--log-format json`` each line is ``{"level": ..., "msg": ..., "time": ...
 format conmon and containerd's shim read to report a runtime's error.
 """
 
-import json
+from __future__ import annotations
+
 import os
 import sys
 import time
+
+from skiff.runtime import jsonio
 
 _log_path: str | None = None
 _json = False
@@ -25,9 +28,9 @@ def _write(level: str, message: str) -> None:
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
     if _json:
-        line = json.dumps({"level": level, "msg": message, "time": stamp})
+        line = jsonio.dumps({"level": level, "msg": message, "time": stamp})
     else:
-        line = f"time={json.dumps(stamp)} level={level} msg={json.dumps(message)}"
+        line = f"time={jsonio.dumps(stamp)} level={level} msg={jsonio.dumps(message)}"
     try:
         fd = os.open(_log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:

@@ -1,6 +1,6 @@
 """Mount options of the OCI spec, parsed into mount(2) flags, propagation and data."""
 
-from dataclasses import dataclass, field
+from __future__ import annotations
 
 from skiff.linux import mount as m
 
@@ -80,14 +80,16 @@ _RECURSIVE_ATIME = {
 }
 
 
-@dataclass
 class MountOptions:
-    flags: int = 0
-    propagation: list[int] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
-    attr_set: int = 0
-    attr_clr: int = 0
-    tmpcopyup: bool = False
+    """An OCI mount's options: mount(2) flags and data, propagation, recursive attributes."""
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.propagation: list[int] = []
+        self.data: list[str] = []
+        self.attr_set = 0
+        self.attr_clr = 0
+        self.tmpcopyup = False
 
     @property
     def is_bind(self) -> bool:

@@ -1,10 +1,15 @@
 """Which namespaces a container joins or creates, and user-namespace id maps."""
 
+from __future__ import annotations
+
 import errno
 import os
-from typing import Any
 
 from skiff.linux.namespaces import CLONE_NEWTIME, KINDS, setns, unshare
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class NamespacePlan:
@@ -28,8 +33,11 @@ class NamespacePlan:
         return kind in self.new or any(k == kind for k, _ in self.join)
 
     def enter(self) -> None:
-        """setns() into every path, then unshare() the new kinds (all but pid and time,
-        which take effect for children, and are unshared too: the caller forks next)."""
+        """setns() into every path, then unshare() the new kinds.
+
+        New pid and time namespaces take effect for children: the caller forks next. A new
+        cgroup namespace's root is the cgroup the caller is in: join the cgroup first.
+        """
         fds = []
         try:
             for kind, path in self.join:
@@ -47,11 +55,12 @@ class NamespacePlan:
         finally:
             for _, fd in fds:
                 os.close(fd)
-        if self.new_flags:
+        flags = self.new_flags
+        if flags:
             try:
-                unshare(self.new_flags)
+                unshare(flags)
             except OSError as e:
-                if e.errno == errno.EINVAL and self.new_flags & CLONE_NEWTIME:
+                if e.errno == errno.EINVAL and flags & CLONE_NEWTIME:
                     raise OSError(
                         e.errno, "unshare: time namespaces are not supported here"
                     ) from None

@@ -6,6 +6,8 @@ on the host. Mounts then target ``/proc/self/fd/N`` of the opened descriptor, so
 swapped in between the check and the mount cannot redirect it.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import stat

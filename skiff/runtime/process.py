@@ -3,14 +3,19 @@
 Shared by the init of a new container and by ``exec`` into a running one.
 """
 
+from __future__ import annotations
+
 import os
 import resource
-from typing import Any
 
 from skiff.linux import capabilities as caps
 from skiff.linux import prctl
 from skiff.runtime.spec import RLIMITS
 from skiff.runtime.sync import Channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def set_rlimits(rlimits: list[dict[str, Any]]) -> None:

@@ -5,17 +5,22 @@ process starts. The order follows runc: propagation, rootfs bind, the spec's mou
 devices, (hooks), pivot_root, then read-only root, masked and read-only paths.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import stat
-from collections.abc import Callable
-from typing import Any
 
 from skiff.linux import mount as m
 from skiff.linux.openat2 import O_PATH, open_in_root
 from skiff.runtime import devices as dev
 from skiff.runtime import mountopts
 from skiff.runtime.paths import fd_path, mkdir_all, open_dir_or_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # statvfs flags that the kernel locks on a mount made in another user namespace.
 _ST_LOCKED = {1: m.MS_RDONLY, 2: m.MS_NOSUID, 4: m.MS_NODEV, 8: m.MS_NOEXEC}

@@ -28,18 +28,19 @@ here too:
 Needs libseccomp 2.5 or later (API_SYSRAWRC, CTL_OPTIMIZE and notify appeared in 2.5.0).
 """
 
+from __future__ import annotations
+
 import errno
-import json
-import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from skiff.errors import InvalidArgument
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from skiff.linux.libseccomp import Filter
 
-Profile = dict[str, Any]
+    Profile = dict[str, Any]
 
 ACTIONS = (
     "SCMP_ACT_KILL",
@@ -104,32 +105,85 @@ _MAX_U64 = 2**64 - 1
 _TREE_ABOVE = 32
 
 
-@dataclass(frozen=True)
 class Action:
     """A libseccomp action, with the errno (SCMP_ACT_ERRNO) or tracer message (SCMP_ACT_TRACE)
     it carries. SCMP_ACT_KILL is spelled SCMP_ACT_KILL_THREAD, the same action."""
 
-    name: str
-    data: int = 0
+    __slots__ = ("data", "name")
+
+    def __init__(self, name: str, data: int = 0) -> None:
+        self.name = name
+        self.data = data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return (self.name, self.data) == (other.name, other.data)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.data))
+
+    def __repr__(self) -> str:
+        return f"Action(name={self.name!r}, data={self.data!r})"
 
 
-@dataclass(frozen=True)
 class Condition:
     """One comparison of a syscall argument (``value`` is the mask for SCMP_CMP_MASKED_EQ)."""
 
-    index: int
-    op: str
-    value: int
-    value_two: int = 0
+    __slots__ = ("index", "op", "value", "value_two")
+
+    def __init__(self, index: int, op: str, value: int, value_two: int = 0) -> None:
+        self.index = index
+        self.op = op
+        self.value = value
+        self.value_two = value_two
+
+    def _key(self) -> tuple[int, str, int, int]:
+        return (self.index, self.op, self.value, self.value_two)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Condition):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Condition(index={self.index!r}, op={self.op!r}, value={self.value!r}, "
+            f"value_two={self.value_two!r})"
+        )
 
 
-@dataclass(frozen=True)
 class Rule:
     """One libseccomp rule: a syscall, an action and the conditions that must all hold."""
 
-    syscall: str
-    action: Action
-    conditions: tuple[Condition, ...] = ()
+    __slots__ = ("action", "conditions", "syscall")
+
+    def __init__(
+        self, syscall: str, action: Action, conditions: tuple[Condition, ...] = ()
+    ) -> None:
+        self.syscall = syscall
+        self.action = action
+        self.conditions = conditions
+
+    def _key(self) -> tuple[str, Action, tuple[Condition, ...]]:
+        return (self.syscall, self.action, self.conditions)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rule):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Rule(syscall={self.syscall!r}, action={self.action!r}, "
+            f"conditions={self.conditions!r})"
+        )
 
 
 # --- validation (pure Python) ---------------------------------------------------------------
@@ -228,7 +282,21 @@ def _array(parent: dict[str, Any], key: str, where: str) -> list[Any]:
 
 
 def _quote(value: Any) -> str:
-    return json.dumps(value)
+    return _dumps(value)
+
+
+def _dumps(value: Any) -> str:
+    """``json.dumps(value)``, character for character, from json's own C encoder: the json
+    package imports re (and enum...), a cost every ``create`` would pay."""
+    import _json
+
+    def default(o: Any) -> Any:
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+    encode = _json.make_encoder(
+        {}, default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return "".join(encode(value, 0))
 
 
 def _invalid(where: str, message: str) -> InvalidArgument:
@@ -307,7 +375,7 @@ def install(profile: Profile) -> int | None:
         return filt.notify_fd() if notifies else None
 
 
-def _add_architectures(filt: "Filter", architectures: list[str]) -> None:
+def _add_architectures(filt: Filter, architectures: list[str]) -> None:
     """Add the architectures this filter can hold. Skipped are those libseccomp does not know
     and those of the other byte order (libseccomp refuses to mix them: EDOM): neither can run
     on this kernel, and a syscall of an architecture the filter lacks meets its
@@ -330,7 +398,7 @@ def _libseccomp_arch(name: str) -> str:
     return name.removeprefix("SCMP_ARCH_").lower()
 
 
-def _set_flags(filt: "Filter", flags: list[str] | None) -> None:
+def _set_flags(filt: Filter, flags: list[str] | None) -> None:
     from skiff.linux.libseccomp import Attr
 
     if flags is None:
@@ -340,17 +408,17 @@ def _set_flags(filt: "Filter", flags: list[str] | None) -> None:
             pass  # the kernel or libseccomp cannot; runc goes on without it too
         return
     for flag in flags:
-        filt.set_attr(Attr[_FLAG_ATTRIBUTES[flag]], 1)
+        filt.set_attr(getattr(Attr, _FLAG_ATTRIBUTES[flag]), 1)
 
 
-def _add_rule(filt: "Filter", rule: Rule) -> bool:
+def _add_rule(filt: Filter, rule: Rule) -> bool:
     """Add one rule; False when libseccomp does not know the syscall (the rule is skipped)."""
     from skiff.linux.libseccomp import Compare, action, syscall_resolve_name
 
     number = syscall_resolve_name(rule.syscall)
     if number is None:
         return False
-    conditions = [(c.index, Compare[c.op], c.value, c.value_two) for c in rule.conditions]
+    conditions = [(c.index, getattr(Compare, c.op), c.value, c.value_two) for c in rule.conditions]
     try:
         filt.add_rule(action(rule.action.name, rule.action.data), number, conditions)
     except OSError as e:
@@ -378,7 +446,9 @@ def send_notify_fd(
     }
     if metadata:
         message["metadata"] = metadata
-    payload = json.dumps(message).encode()
+    payload = _dumps(message).encode()
+    import socket  # only here: most containers have no seccomp agent
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
             sock.connect(listener_path)
@@ -401,7 +471,7 @@ def features() -> dict[str, Any]:
     with Filter(action("SCMP_ACT_ALLOW")) as filt:
         for flag, attribute in _FLAG_ATTRIBUTES.items():
             try:
-                filt.set_attr(Attr[attribute], 1)
+                filt.set_attr(getattr(Attr, attribute), 1)
             except OSError:
                 continue
             supported.append(flag)

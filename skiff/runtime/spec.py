@@ -5,15 +5,20 @@ costs almost nothing at start-up, and each message names the field that is wrong
 (``config.json: process.args: expected an array of strings``).
 """
 
-import json
+from __future__ import annotations
+
 import os
-from typing import Any
 
 from skiff.errors import InvalidArgument
 from skiff.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
 from skiff.linux.namespaces import KINDS as NAMESPACE_KINDS
+from skiff.runtime import jsonio
 
-Spec = dict[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Spec = dict[str, Any]
 
 # A shape is a Python type, a one-element list (an array of that shape), a dict of
 # field -> shape (an object; unknown fields are allowed, as the spec says), or a
@@ -352,11 +357,11 @@ def load_spec(bundle: str) -> Spec:
     """Read and check ``bundle/config.json``."""
     path = os.path.join(bundle, "config.json")
     try:
-        with open(path, "rb") as f:
-            spec = json.load(f)
+        with open(path, encoding="utf-8") as f:
+            spec = jsonio.loads(f.read())
     except FileNotFoundError:
         raise InvalidArgument(f"config.json: not found in bundle {bundle}") from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:
         raise InvalidArgument(f"config.json: invalid JSON: {e}") from None
     check_spec(spec)
     return spec

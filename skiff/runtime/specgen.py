@@ -1,15 +1,21 @@
 """The config.json that ``skiff-runtime spec`` writes: runc's default, a sh in busybox."""
 
-from typing import Any
+from __future__ import annotations
 
-from skiff.runtime.state import OCI_VERSION
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# The spec version the generated config declares: the oldest 1.x every runtime accepts
+# (crun 1.8 refuses newer ones), and all this config needs.
+SPEC_VERSION = "1.0.2"
 
 DEFAULT_CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 
 def default_spec() -> dict[str, Any]:
     return {
-        "ociVersion": OCI_VERSION,
+        "ociVersion": SPEC_VERSION,
         "process": {
             "terminal": True,
             "user": {"uid": 0, "gid": 0},

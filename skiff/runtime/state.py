@@ -6,14 +6,18 @@ the ``exec.fifo`` its init process waits on. Operations on one container take an
 exclusive ``flock`` on its directory, so concurrent commands are safe.
 """
 
+from __future__ import annotations
+
 import fcntl
-import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from skiff.errors import Conflict, InvalidArgument, NotFound
+from skiff.runtime import jsonio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.2.0"
 STATE_FILE = "state.json"
@@ -38,23 +42,58 @@ def rfc3339(t: float) -> str:
     )
 
 
-@dataclass
 class State:
     """What ``state.json`` holds."""
 
-    id: str
-    bundle: str
-    rootfs: str
-    created: str
-    pid: int = 0
-    start_time: int = 0  # the init's start time in clock ticks, against pid reuse
-    cgroup_path: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    namespaces: list[str] = field(default_factory=list)  # kinds the container has of its own
-    hooks: dict[str, Any] = field(default_factory=dict)  # poststart and poststop
-    process: dict[str, Any] = field(default_factory=dict)  # the defaults of ``exec``
-    seccomp: dict[str, Any] | None = None
-    owner: str = ""
+    FIELDS = (
+        "id",
+        "bundle",
+        "rootfs",
+        "created",
+        "pid",
+        "start_time",
+        "cgroup_path",
+        "annotations",
+        "namespaces",
+        "hooks",
+        "process",
+        "seccomp",
+        "owner",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        id: str,
+        bundle: str,
+        rootfs: str,
+        created: str,
+        pid: int = 0,
+        start_time: int = 0,
+        cgroup_path: str = "",
+        annotations: dict[str, str] | None = None,
+        namespaces: list[str] | None = None,
+        hooks: dict[str, Any] | None = None,
+        process: dict[str, Any] | None = None,
+        seccomp: dict[str, Any] | None = None,
+        owner: str = "",
+    ) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.pid = pid
+        self.start_time = start_time  # the init's start time in clock ticks, against pid reuse
+        self.cgroup_path = cgroup_path
+        self.annotations = annotations or {}
+        self.namespaces = namespaces or []  # the kinds the container has of its own
+        self.hooks = hooks or {}  # poststart and poststop
+        self.process = process or {}  # the defaults of ``exec``
+        self.seccomp = seccomp
+        self.owner = owner
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
 
 def process_start_time(pid: int) -> int | None:
@@ -105,16 +144,16 @@ class ContainerDir:
 
     def load(self) -> State:
         try:
-            with open(os.path.join(self.path, STATE_FILE), "rb") as f:
-                return State(**json.load(f))
+            with open(os.path.join(self.path, STATE_FILE), encoding="utf-8") as f:
+                return State(**jsonio.loads(f.read()))
         except FileNotFoundError:
             raise NotFound(f"container does not exist: {self.id}") from None
 
     def save(self, state: State) -> None:
         """Write state.json atomically."""
         tmp = os.path.join(self.path, f".{STATE_FILE}.tmp")
-        with open(tmp, "w") as f:
-            json.dump(asdict(state), f)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(jsonio.dumps(state.to_dict()))
         os.rename(tmp, os.path.join(self.path, STATE_FILE))
 
     def remove(self) -> None:

@@ -4,6 +4,8 @@ One line per message: a word, then an optional argument. ``error <text>`` from a
 ends the exchange; the parent raises it as the command's error.
 """
 
+from __future__ import annotations
+
 import os
 
 from skiff.errors import EngineError
@@ -19,7 +21,10 @@ class Channel:
 
     def send(self, word: str, argument: str = "") -> None:
         line = f"{word} {argument}".rstrip().replace("\n", " ") + "\n"
-        os.write(self.write_fd, line.encode())
+        try:
+            os.write(self.write_fd, line.encode())
+        except BrokenPipeError:
+            pass  # the other side is gone; the next receive() says why
 
     def receive(self) -> tuple[str, str]:
         """The next message; ``("eof", "")`` when the other side is gone."""

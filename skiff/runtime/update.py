@@ -1,10 +1,15 @@
 """``update``: linux.resources from a JSON file or from runc's individual flags."""
 
+from __future__ import annotations
+
 import json
 import sys
-from typing import Any
 
 from skiff.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def parse_bytes(text: str, flag: str) -> int:

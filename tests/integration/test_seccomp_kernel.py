@@ -15,6 +15,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -543,6 +544,39 @@ def test_docker_default_profile_runs_python_and_stops_unshare_and_keyctl() -> No
         "clone3": errno.ENOSYS,  # the profile's errnoRet: glibc falls back to clone
         "mode": "2",
     }
+
+
+INSTALL_COST = """\
+import sys
+
+from skiff.runtime import seccomp
+
+profile = {PROFILE}
+seccomp.validate(profile)
+assert seccomp.install(profile) is None
+print(sorted(set(sys.modules) & {COSTLY}))
+"""
+
+
+def test_docker_default_profile_loads_no_costly_module() -> None:
+    """Start-up cost: validate() and install() of Docker's profile, in a fresh interpreter
+    (-S), leave typing, dataclasses, enum, re, json, signal, subprocess and socket unloaded."""
+    profile = docker_to_oci(json.loads(DOCKER_PROFILE.read_text()), DOCKER_CAPABILITIES)
+    costly = {"dataclasses", "enum", "inspect", "json", "re", "signal", "socket", "subprocess"}
+    script = INSTALL_COST.replace("{PROFILE}", repr(profile))
+    script = script.replace("{COSTLY}", repr(costly | {"typing"}))
+    root = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": root},
+        cwd=root,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 # --- SCMP_ACT_NOTIFY and the seccomp agent -----------------------------------------------------

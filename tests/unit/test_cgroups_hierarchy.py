@@ -4,6 +4,7 @@ import pytest
 
 from skiff.cgroups.hierarchy import (
     Hierarchy,
+    _unescape,
     mode,
     parse_mountinfo,
     parse_proc_cgroup,
@@ -47,6 +48,23 @@ def test_parse_unified_and_escapes():
     assert found[0] == Hierarchy("/sys/fs/cgroup", "/", 2, (), "cgroup", "")
     assert found[1].mountpoint == "/mnt/x y" and found[1].root == "/a b"
     assert mode(found[:1]) == "unified"
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("/plain", "/plain"),
+        ("/a\\040b\\011c\\012d", "/a b\tc\nd"),
+        ("\\134\\040", "\\ "),  # an escaped backslash, then a space
+        ("\\\\040", "\\ "),  # a lone backslash stays; the next one escapes a space
+        ("\\0401", " 1"),  # three digits at most
+        ("\\04", "\\04"),  # fewer than three: left as is
+        ("\\080", "\\080"),  # 8 is not octal
+        ("end\\", "end\\"),
+    ],
+)
+def test_unescape_octal(field, expected):
+    assert _unescape(field) == expected
 
 
 def test_mode_legacy_and_v1_leftovers():

@@ -324,6 +324,12 @@ def test_v1_hugetlb_network_rdma():
         v1_resources.apply({"hugepageLimits": [{"pageSize": "2M", "limit": 0}]}, dir_for)
 
 
+@pytest.mark.parametrize("size", ["2M", "MB", "02MB", "2mb", "2 MB", "2TB", "-2MB", "\uff12MB", ""])
+def test_bad_page_sizes(size):
+    with pytest.raises(InvalidArgument, match=r"hugepageLimits\[0\]\.pageSize: expected a size"):
+        v1_resources.apply({"hugepageLimits": [{"pageSize": size, "limit": 0}]}, v1_dirs())
+
+
 def test_v1_refuses_unified():
     with pytest.raises(InvalidArgument, match=r"^linux\.resources\.unified: cgroup v2 files"):
         v1_resources.apply({"unified": {"memory.high": "1G"}}, v1_dirs())

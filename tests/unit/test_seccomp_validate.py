@@ -1,5 +1,6 @@
 """validate(): the cheap check of linux.seccomp the runtime makes before it forks."""
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -188,3 +189,34 @@ def test_validation_does_not_load_libseccomp() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "SCMP_ACT_FOO",
+        'quote " backslash \\ tab \t nl \n del \x7f nul \x00',
+        "caf\u00e9 \u2603 \U0001f600",
+        "",
+        0,
+        -7,
+        2**70,
+        True,
+        False,
+        None,
+        1.5,
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        [1, "a", None, [True, {}]],
+        {"k": [1, 2], "\u00e9": {"x": None}},
+        (1, 2),
+    ],
+)
+def test_quote_writes_what_json_dumps_writes(value: Any) -> None:
+    assert seccomp._quote(value) == json.dumps(value)
+
+
+def test_quote_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        seccomp._quote(object())

@@ -1,0 +1,145 @@
+"""``python -m bench [--scenario NAME] [--runs N]``: run scenarios, write results and report.
+
+Results go to bench/results/DATE.json; docs/benchmarks.md gets a table per scenario and a
+plot (bench/results/DATE-SCENARIO.png) of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import runtime_run
+from bench.core import Result
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+REPORT = ROOT / "docs" / "benchmarks.md"
+
+# name -> (module, the contender the others are compared to)
+SCENARIOS = {runtime_run.NAME: (runtime_run, "runc")}
+
+
+def _version(command: list[str]) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return "not installed"
+    return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        memory = f.readline().split()[1]
+    return {
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "cpus": str(len(__import__("os").sched_getaffinity(0))),
+        "memory_gib": f"{int(memory) / 1024 / 1024:.0f}",
+        "python": platform.python_version(),
+        "skiff-runtime": _version(["skiff-runtime", "--version"]),
+        "runc": _version(["runc", "--version"]),
+        "crun": _version(["crun", "--version"]),
+    }
+
+
+def plot(result: Result, baseline: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    medians = result.medians()
+    names = list(medians)
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * len(names)))
+    ax.barh(
+        names,
+        [medians[n] for n in names],
+        color=["#2a7ab9" if n.startswith("skiff") else "#999999" for n in names],
+    )
+    for i, name in enumerate(names):
+        ax.text(medians[name], i, f" {medians[name]:.1f} {result.unit}", va="center")
+    ax.set_xlabel(f"median {result.unit} (lower is better)")
+    ax.set_title(result.scenario)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def render(report: dict, stamp: str) -> str:
+    m = report["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python -m bench`): every scenario runs its contenders",
+        "alternately, after a warm-up, and compares medians. Lower is better; the ratio is",
+        "each median over the baseline's.",
+        "",
+        f"Latest run: {stamp}, on {m['cpu']} ({m['cpus']} CPUs, {m['memory_gib']} GiB),",
+        f"Linux {m['kernel']}, Python {m['python']}; {m['skiff-runtime']}, {m['runc']},",
+        f"{m['crun']}.",
+        "",
+    ]
+    for entry in report["scenarios"]:
+        name = entry["scenario"]
+        lines += [f"## {name}", "", entry["description"], ""]
+        lines += [
+            f"| contender | median ({entry['unit']}) | ratio to {entry['ratios_to']} | runs |"
+        ]
+        lines += ["|---|---:|---:|---:|"]
+        for contender, median in entry["medians"].items():
+            runs = len(entry["samples"][contender])
+            lines.append(
+                f"| {contender} | {median:.1f} | {entry['ratios'][contender]:.2f} | {runs} |"
+            )
+        lines.append("")
+        for note in entry["notes"]:
+            lines.append(f"- {note}")
+        if entry["notes"]:
+            lines.append("")
+        lines += [f"![{name}](../bench/results/{entry['plot']})", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument("--runs", type=int, default=30, help="counted runs per contender (>= 5)")
+    args = parser.parse_args()
+    if args.runs < 5:
+        parser.error("--runs: at least 5 counted runs")
+    stamp = time.strftime("%Y-%m-%d")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"date": stamp, "machine": machine(), "scenarios": []}
+    for name in args.scenario or sorted(SCENARIOS):
+        module, baseline = SCENARIOS[name]
+        print(f"{name}: running", file=sys.stderr)
+        result = module.run(args.runs)
+        entry = result.to_dict(baseline)
+        entry["description"] = module.DESCRIPTION
+        entry["plot"] = f"{stamp}-{name}.png"
+        plot(result, baseline, RESULTS / entry["plot"])
+        report["scenarios"].append(entry)
+        for contender, median in result.medians().items():
+            ratio = entry["ratios"][contender]
+            line = f"  {contender}: {median:.1f} {result.unit} ({ratio:.2f}x {baseline})"
+            print(line, file=sys.stderr)
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=1))
+    REPORT.write_text(render(report, stamp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
