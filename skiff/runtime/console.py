@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import struct
 import termios
 
@@ -28,8 +29,6 @@ def set_size(fd: int, size: dict[str, int] | None) -> None:
 
 def setup_console(socket_fd: int, size: dict[str, Any] | None) -> None:
     """In the container: create the pty, make it our terminal, send the master away."""
-    import socket
-
     master, slave = os.openpty()
     set_size(master, size)
     name = os.ttyname(slave)
@@ -48,8 +47,6 @@ def setup_console(socket_fd: int, size: dict[str, Any] | None) -> None:
 
 def connect_console_socket(path: str) -> int:
     """Connect to a ``--console-socket``; returns the connected descriptor."""
-    import socket
-
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -61,8 +58,6 @@ def connect_console_socket(path: str) -> int:
 
 def receive_master(sock_fd: int) -> int:
     """Receive the pty master sent over a console socket."""
-    import socket
-
     sock = socket.socket(fileno=sock_fd)
     try:
         _, fds, _, _ = socket.recv_fds(sock, 4096, 1)

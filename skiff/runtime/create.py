@@ -203,6 +203,13 @@ def _spawn(
 ) -> int:
     linux = spec.get("linux") or {}
     plan = namespaces.NamespacePlan(linux)
+    seccomp = None
+    if linux.get("seccomp"):
+        from skiff.runtime.seccomp import compile_filter
+
+        seccomp = compile_filter(linux["seccomp"])
+    # Opened here: the init may run as a user that cannot reach the state directory.
+    fifo_fd = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
     parent, child = channel_pair()
     config = InitConfig(
         spec=spec,
@@ -210,7 +217,7 @@ def _spawn(
         bundle=state.bundle,
         rootfs=state.rootfs,
         cgroup_path=state.cgroup_path,
-        fifo=container.fifo,
+        fifo_fd=fifo_fd,
         console_socket_fd=console_fd,
         no_pivot=options.no_pivot,
         no_new_keyring=options.no_new_keyring,
@@ -219,12 +226,16 @@ def _spawn(
         new_cgroup_ns="cgroup" in plan.new,
         has_uts_ns=plan.has("uts"),
         hook_state=hook_state,
+        seccomp=seccomp,
     )
     first = os.fork()
     if first == 0:
         parent.close()
         _first_child(plan, linux, cgroup, child, config)
     child.close()
+    os.close(fifo_fd)
+    if seccomp is not None:
+        seccomp.filter.close()
     init_pid = 0
     try:
         while True:

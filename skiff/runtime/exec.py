@@ -25,6 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from skiff.runtime.seccomp import CompiledFilter
+
 
 def exec_process(container: ContainerDir, flags: dict[str, Any], command: list[str]) -> int:
     state = container.load()
@@ -44,13 +46,23 @@ def exec_process(container: ContainerDir, flags: dict[str, Any], command: list[s
             "cannot allocate tty if skiff-runtime will detach without setting console socket"
         )
     console_fd, ours = _console(process, flags)
+    # Built and imported here: after joining the container's mount namespace, the child
+    # can no longer reach libseccomp or skiff's modules.
+    seccomp = None
+    if state.seccomp:
+        from skiff.runtime.seccomp import compile_filter
+
+        seccomp = compile_filter(state.seccomp)
+    target = _Target(state, process, console_fd, flags["preserve_fds"], seccomp)
     prctl.set_child_subreaper()
     parent, child = channel_pair()
     first = os.fork()
     if first == 0:
         parent.close()
-        _first_child(state, process, child, console_fd, flags["preserve_fds"])
+        _first_child(target, child)
     child.close()
+    if seccomp is not None:
+        seccomp.filter.close()
     if console_fd >= 0:
         os.close(console_fd)
     pid = 0
@@ -148,29 +160,46 @@ def _console(process: dict[str, Any], flags: dict[str, Any]) -> tuple[int, int]:
     """(fd the process sends its pty master to, our end of it when we proxy) or -1s."""
     if not process.get("terminal"):
         return -1, -1
-    if flags["console_socket"]:
-        from skiff.runtime.console import connect_console_socket
-
-        return connect_console_socket(flags["console_socket"]), -1
     import socket
+
+    from skiff.runtime.console import connect_console_socket
+
+    if flags["console_socket"]:
+        return connect_console_socket(flags["console_socket"]), -1
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     return theirs.detach(), ours.detach()
 
 
-def _first_child(
-    state: State, process: dict[str, Any], channel: Channel, console_fd: int, preserve_fds: int
-) -> None:
+class _Target:
+    """What the exec'd process becomes, prepared before the fork."""
+
+    def __init__(
+        self,
+        state: State,
+        process: dict[str, Any],
+        console_fd: int,
+        preserve_fds: int,
+        seccomp: CompiledFilter | None,
+    ) -> None:
+        self.state = state
+        self.process = process
+        self.console_fd = console_fd
+        self.preserve_fds = preserve_fds
+        self.seccomp = seccomp
+
+
+def _first_child(target: _Target, channel: Channel) -> None:
     try:
         prctl.set_dumpable(False)
-        if state.cgroup_path:
+        if target.state.cgroup_path:
             from skiff.cgroups import open_cgroup
 
-            open_cgroup(state.cgroup_path).join()
-        _join_namespaces(state.pid)
+            open_cgroup(target.state.cgroup_path).join()
+        _join_namespaces(target.state.pid)
         pid = os.fork()
         if pid == 0:
-            _exec(state, process, channel, console_fd, preserve_fds)
+            _exec(target, channel)
         channel.send("pid", str(pid))
     except BaseException as e:
         channel.send("error", describe(e))
@@ -199,18 +228,17 @@ def _join_namespaces(pid: int) -> None:
             os.close(fd)
 
 
-def _exec(
-    state: State, process: dict[str, Any], channel: Channel, console_fd: int, preserve_fds: int
-) -> None:
+def _exec(target: _Target, channel: Channel) -> None:
+    process = target.process
     try:
         channel.expect("go")
         os.chdir("/")
-        if console_fd >= 0:
-            from skiff.runtime.console import setup_console
+        if target.console_fd >= 0:
+            from skiff.runtime.console import setup_console  # imported by _console()
 
-            setup_console(console_fd, process.get("consoleSize"))
-            os.close(console_fd)
-        path, args, env = proc.become(process, state.seccomp, channel, set(), preserve_fds)
+            setup_console(target.console_fd, process.get("consoleSize"))
+            os.close(target.console_fd)
+        path, args, env = proc.become(process, target.seccomp, channel, set(), target.preserve_fds)
         umask = (process.get("user") or {}).get("umask")
         os.umask(0o022 if umask is None else umask)
         os.execve(path, args, env)

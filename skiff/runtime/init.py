@@ -14,6 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
+    from skiff.runtime.seccomp import CompiledFilter
     from skiff.runtime.sync import Channel
 
 
@@ -27,7 +28,7 @@ class InitConfig:
         bundle: str,
         rootfs: str,
         cgroup_path: str,
-        fifo: str,
+        fifo_fd: int,
         console_socket_fd: int,
         no_pivot: bool,
         no_new_keyring: bool,
@@ -36,13 +37,14 @@ class InitConfig:
         new_cgroup_ns: bool,
         has_uts_ns: bool,
         hook_state: dict[str, Any],
+        seccomp: CompiledFilter | None,
     ) -> None:
         self.spec = spec
         self.container_id = container_id
         self.bundle = bundle
         self.rootfs = rootfs
         self.cgroup_path = cgroup_path
-        self.fifo = fifo
+        self.fifo_fd = fifo_fd  # O_PATH: reopened for writing once the init is ready
         self.console_socket_fd = console_socket_fd  # -1 when there is no terminal
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
@@ -51,6 +53,7 @@ class InitConfig:
         self.new_cgroup_ns = new_cgroup_ns
         self.has_uts_ns = has_uts_ns
         self.hook_state = hook_state
+        self.seccomp = seccomp  # built by create: libseccomp is out of reach after pivot_root
 
 
 def describe(exc: BaseException) -> str:
@@ -110,6 +113,13 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
     from skiff.runtime import process as proc
     from skiff.runtime import rootfs
 
+    # Nothing can be imported after pivot_root: what is needed later is imported now.
+    hooks = spec.get("hooks") or {}
+    if config.console_socket_fd >= 0:
+        from skiff.runtime.console import setup_console
+    if hooks.get("createContainer") or hooks.get("startContainer"):
+        from skiff.runtime.hooks import run_hooks
+
     os.umask(0)
     if not config.no_new_keyring:
         try:
@@ -117,16 +127,13 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
         except OSError as e:
             if e.errno != errno.ENOSYS:
                 raise
-    fifo_fd = os.open(config.fifo, os.O_PATH | os.O_CLOEXEC)
+    fifo_fd = config.fifo_fd
 
     def before_pivot() -> None:
-        hooks = spec.get("hooks") or {}
         if hooks.get("prestart") or hooks.get("createRuntime"):
             channel.send("hooks")
             channel.expect("ok")
         if hooks.get("createContainer"):
-            from skiff.runtime.hooks import run_hooks
-
             run_hooks(hooks["createContainer"], config.hook_state, "createContainer")
 
     ctx = rootfs.RootfsContext(
@@ -139,8 +146,6 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
     )
     rootfs.prepare(ctx, before_pivot, config.no_pivot)
     if config.console_socket_fd >= 0:
-        from skiff.runtime.console import setup_console
-
         setup_console(config.console_socket_fd, process.get("consoleSize"))
         os.close(config.console_socket_fd)
     rootfs.finish(ctx)
@@ -158,8 +163,6 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
         system.personality(
             system.PER_LINUX32 if personality["domain"] == "LINUX32" else system.PER_LINUX
         )
-    path, args, env = proc.become(
-        process, linux.get("seccomp"), channel, {fifo_fd}, config.preserve_fds
-    )
+    path, args, env = proc.become(process, config.seccomp, channel, {fifo_fd}, config.preserve_fds)
     umask = (process.get("user") or {}).get("umask")
     return _Ready(path, args, env, 0o022 if umask is None else umask, fifo_fd)

@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from skiff.runtime.seccomp import CompiledFilter
+
 
 def set_rlimits(rlimits: list[dict[str, Any]]) -> None:
     for rlimit in rlimits:
@@ -117,7 +119,7 @@ def check_cwd_inside() -> None:
 
 def become(
     process: dict[str, Any],
-    seccomp: dict[str, Any] | None,
+    seccomp: CompiledFilter | None,
     channel: Channel,
     keep_fds: set[int],
     preserve_fds: int,
@@ -143,10 +145,8 @@ def become(
     return find_executable(process["args"][0], env), process["args"], env_dict(env)
 
 
-def _install_seccomp(profile: dict[str, Any], channel: Channel) -> None:
-    from skiff.runtime import seccomp
-
-    notify_fd = seccomp.install(profile)
+def _install_seccomp(seccomp: CompiledFilter, channel: Channel) -> None:
+    notify_fd = seccomp.load()
     if notify_fd is not None:
         # The listener's socket is a host path, out of reach after pivot_root: the parent
         # takes the descriptor with pidfd_getfd and sends it on.

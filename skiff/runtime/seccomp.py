@@ -351,18 +351,34 @@ def _action(name: str, errno_ret: int | None) -> Action:
 # --- the filter (libseccomp) ----------------------------------------------------------------
 
 
-def install(profile: Profile) -> int | None:
-    """Build the filter of a validated profile and load it into the calling process.
+class CompiledFilter:
+    """A filter built and ready to load: built before the init forks or pivots (libseccomp
+    and its Python bindings are host files), loaded by the init as late as it can."""
 
-    Returns the notify fd when a SCMP_ACT_NOTIFY rule is in the filter, else None. Leaves
-    no_new_privs alone: without it, loading needs CAP_SYS_ADMIN and fails with EACCES.
-    """
+    __slots__ = ("filter", "notifies")
+
+    def __init__(self, filt: Filter, notifies: bool) -> None:
+        self.filter = filt
+        self.notifies = notifies
+
+    def load(self) -> int | None:
+        """Load into the calling process; the notify fd when the filter notifies, else None.
+
+        Leaves no_new_privs alone: without it, loading needs CAP_SYS_ADMIN (else EACCES).
+        """
+        self.filter.load()
+        return self.filter.notify_fd() if self.notifies else None
+
+
+def compile_filter(profile: Profile) -> CompiledFilter | None:
+    """Build the filter of a validated profile; None when the profile filters nothing."""
     if _disabled(profile):
         return None
     from skiff.linux.libseccomp import Attr, Filter, action
 
     default = default_action(profile)
-    with Filter(action(default.name, default.data)) as filt:
+    filt = Filter(action(default.name, default.data))
+    try:
         filt.set_attr(Attr.SCMP_FLTATR_CTL_NNP, 0)
         filt.set_attr(Attr.SCMP_FLTATR_API_SYSRAWRC, 1)  # the kernel's errno, not ECANCELED
         _add_architectures(filt, profile.get("architectures") or [])
@@ -370,9 +386,21 @@ def install(profile: Profile) -> int | None:
         added = [rule for rule in rules(profile) if _add_rule(filt, rule)]
         if len(added) > _TREE_ABOVE:
             filt.set_attr(Attr.SCMP_FLTATR_CTL_OPTIMIZE, 2)
-        filt.load()
-        notifies = any(rule.action.name == _NOTIFY for rule in added)
-        return filt.notify_fd() if notifies else None
+    except BaseException:
+        filt.close()
+        raise
+    return CompiledFilter(filt, any(rule.action.name == _NOTIFY for rule in added))
+
+
+def install(profile: Profile) -> int | None:
+    """Build the filter of a validated profile and load it into the calling process."""
+    compiled = compile_filter(profile)
+    if compiled is None:
+        return None
+    try:
+        return compiled.load()
+    finally:
+        compiled.filter.close()
 
 
 def _add_architectures(filt: Filter, architectures: list[str]) -> None:
