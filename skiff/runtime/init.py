@@ -148,14 +148,16 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
     if config.console_socket_fd >= 0:
         setup_console(config.console_socket_fd, process.get("consoleSize"))
         os.close(config.console_socket_fd)
-    rootfs.finish(ctx)
     if spec.get("hostname") and config.has_uts_ns:
         system.sethostname(spec["hostname"])
     if spec.get("domainname") and config.has_uts_ns:
         system.setdomainname(spec["domainname"])
+    # Before the read-only paths: /proc/sys usually is one (Docker sets sysctls and makes
+    # /proc/sys read-only in the same config).
     for key, value in (linux.get("sysctl") or {}).items():
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    rootfs.finish(ctx)
     if process.get("oomScoreAdj") is not None:
         proc.set_oom_score_adj(process["oomScoreAdj"])
     personality = linux.get("personality")

@@ -303,3 +303,30 @@ def test_tmpcopyup(skiff_runtime, make_bundle):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["from", "image", "file", "file2"]
     assert not (bundle.rootfs / "etc" / "seed" / "file2").exists()
+
+
+def test_init_is_not_dumpable(runtime, make_bundle):
+    """Until it execs, the init is not dumpable: the kernel then keeps its /proc files
+    root's, out of reach of the uid that is root in the container (the /proc/self/exe
+    overwrite class of escape). Once exec'd, the process is an ordinary one of that uid."""
+    bundle = make_bundle("sleep", "1000")
+    bundle.spec["linux"]["namespaces"].append({"type": "user"})
+    bundle.spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    # the executable belongs to the user namespace, so the exec'd process is dumpable
+    subprocess.run(["chown", "-R", "-h", "100000:100000", str(bundle.rootfs)], check=True)
+    for directory in [bundle.path, *bundle.path.parents]:
+        if directory == directory.parent:
+            break
+        directory.chmod(directory.stat().st_mode | 0o011)
+    bundle.write()
+    runtime.ok("create", "--bundle", str(bundle.path), "c1")
+    pid = runtime.state("c1")["pid"]
+    with open(f"/proc/{pid}/status") as f:
+        assert "Uid:\t100000" in f.read()  # it runs as the container's root...
+    assert os.stat(f"/proc/{pid}/status").st_uid == 0  # ...yet its /proc files are root's
+    runtime.ok("start", "c1")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and os.stat(f"/proc/{pid}/status").st_uid == 0:
+        time.sleep(0.01)
+    assert os.stat(f"/proc/{pid}/status").st_uid == 100000

@@ -1,0 +1,57 @@
+"""podman and dockerd use skiff-runtime in place of runc."""
+
+import time
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_podman_runs_logs_execs_stops_removes(podman):
+    from tests.interop.conftest import our_state_files
+
+    cid = podman(
+        "run", "-d", "--name", "c1", "--network", "none",
+        "localhost/busybox:test", "sh", "-c", "echo hello from skiff; exec sleep 1000",
+    ).strip()  # fmt: skip
+    assert len(our_state_files(podman.runtime_root)) == 1
+    wait_for(lambda: "hello from skiff" in podman("logs", "c1"))
+    assert podman("exec", "c1", "cat", "/etc/hostname").strip() == cid[:12]
+    assert podman("exec", "c1", "sh", "-c", "echo $$").strip() != "1"
+    assert podman("inspect", "--format", "{{.State.Status}}", "c1").strip() == "running"
+    podman("stop", "--time", "1", "c1")
+    assert podman("inspect", "--format", "{{.State.Status}}", "c1").strip() == "exited"
+    podman("rm", "c1")
+    assert our_state_files(podman.runtime_root) == []
+
+
+def test_podman_exit_code_and_rm(podman):
+    result = podman.run(
+        "run", "--rm", "--network", "none", "localhost/busybox:test", "sh", "-c", "exit 3"
+    )
+    assert result.returncode == 3
+    assert podman("ps", "--all", "--quiet") == ""
+
+
+def test_dockerd_runs_detached_execs_stops_removes(dockerd):
+    from tests.interop.conftest import our_state_files
+
+    cid = dockerd(
+        "run", "-d", "--runtime", "skiff", "--name", "d1", "--network", "none",
+        "busybox:test", "sh", "-c", "echo hello from skiff; exec sleep 1000",
+    ).strip()  # fmt: skip
+    assert len(our_state_files(dockerd.exec_root)) == 1
+    assert dockerd("inspect", "--format", "{{.HostConfig.Runtime}}", "d1").strip() == "skiff"
+    wait_for(lambda: "hello from skiff" in dockerd("logs", "d1"))
+    assert dockerd("exec", "d1", "hostname").strip() == cid[:12]
+    # Docker's defaults reach the container through skiff-runtime: seccomp and capabilities
+    status = dockerd("exec", "d1", "grep", "-E", "^(Seccomp|CapEff):", "/proc/self/status")
+    assert "Seccomp:\t2" in status
+    assert "CapEff:\t00000000a80425fb" in status
+    dockerd("stop", "--time", "1", "d1")
+    assert dockerd("inspect", "--format", "{{.State.Status}}", "d1").strip() == "exited"
+    dockerd("rm", "d1")
+    assert our_state_files(dockerd.exec_root) == []
