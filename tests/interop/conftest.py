@@ -26,15 +26,20 @@ def busybox_tar(busybox_template: Path, tmp_path_factory: pytest.TempPathFactory
     return path
 
 
-def our_state_files(root: Path) -> list[Path]:
-    """skiff-runtime's state.json files under ``root`` (runc's have no start_time)."""
-    return [p for p in root.rglob("state.json") if '"start_time"' in p.read_text()]
+def our_state_file(root: Path, container_id: str) -> Path | None:
+    """skiff-runtime's state.json of a container under ``root`` (runc's has no start_time)."""
+    for path in root.rglob(f"{container_id}/state.json"):
+        if '"start_time"' in path.read_text():
+            return path
+    return None
 
 
 class Podman:
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.runtime_root = base / "runtime"
+        # The runtime's default root: podman does not pass --runtime-flag on to the
+        # `podman container cleanup` that conmon runs when a container exits.
+        self.runtime_root = Path("/run/skiff-runtime")
         base.mkdir()
         conf = base / "containers.conf"
         # Podman asks for RLIMIT_NOFILE/NPROC of 1048576, above this machine's hard limit.
@@ -56,7 +61,6 @@ class Podman:
             "--root", str(self.base / "root"),
             "--runroot", str(self.base / "runroot"),
             "--runtime", SKIFF_RUNTIME,
-            "--runtime-flag", f"root={self.runtime_root}",
             *args,
         ]  # fmt: skip
         return subprocess.run(
@@ -95,7 +99,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iter
     """dockerd on its own socket, data root and exec root, with skiff-runtime added."""
     base = tmp_path_factory.mktemp("dockerd")
     peer = Docker(base)
-    log = open(base / "dockerd.log", "w")
+    log = open(base / "dockerd.log", "w")  # noqa: SIM115 (open for the daemon's lifetime)
     daemon = subprocess.Popen(
         [
             "dockerd",

@@ -11,13 +11,13 @@ def wait_for(predicate, timeout=30.0):
 
 
 def test_podman_runs_logs_execs_stops_removes(podman):
-    from tests.interop.conftest import our_state_files
+    from tests.interop.conftest import our_state_file
 
     cid = podman(
         "run", "-d", "--name", "c1", "--network", "none",
         "localhost/busybox:test", "sh", "-c", "echo hello from skiff; exec sleep 1000",
     ).strip()  # fmt: skip
-    assert len(our_state_files(podman.runtime_root)) == 1
+    assert our_state_file(podman.runtime_root, cid) is not None
     wait_for(lambda: "hello from skiff" in podman("logs", "c1"))
     assert podman("exec", "c1", "cat", "/etc/hostname").strip() == cid[:12]
     assert podman("exec", "c1", "sh", "-c", "echo $$").strip() != "1"
@@ -25,7 +25,7 @@ def test_podman_runs_logs_execs_stops_removes(podman):
     podman("stop", "--time", "1", "c1")
     assert podman("inspect", "--format", "{{.State.Status}}", "c1").strip() == "exited"
     podman("rm", "c1")
-    assert our_state_files(podman.runtime_root) == []
+    assert our_state_file(podman.runtime_root, cid) is None
 
 
 def test_podman_exit_code_and_rm(podman):
@@ -37,13 +37,13 @@ def test_podman_exit_code_and_rm(podman):
 
 
 def test_dockerd_runs_detached_execs_stops_removes(dockerd):
-    from tests.interop.conftest import our_state_files
+    from tests.interop.conftest import our_state_file
 
     cid = dockerd(
         "run", "-d", "--runtime", "skiff", "--name", "d1", "--network", "none",
         "busybox:test", "sh", "-c", "echo hello from skiff; exec sleep 1000",
     ).strip()  # fmt: skip
-    assert len(our_state_files(dockerd.exec_root)) == 1
+    assert our_state_file(dockerd.exec_root, cid) is not None
     assert dockerd("inspect", "--format", "{{.HostConfig.Runtime}}", "d1").strip() == "skiff"
     wait_for(lambda: "hello from skiff" in dockerd("logs", "d1"))
     assert dockerd("exec", "d1", "hostname").strip() == cid[:12]
@@ -54,4 +54,4 @@ def test_dockerd_runs_detached_execs_stops_removes(dockerd):
     dockerd("stop", "--time", "1", "d1")
     assert dockerd("inspect", "--format", "{{.State.Status}}", "d1").strip() == "exited"
     dockerd("rm", "d1")
-    assert our_state_files(dockerd.exec_root) == []
+    assert our_state_file(dockerd.exec_root, cid) is None
