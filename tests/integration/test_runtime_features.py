@@ -330,3 +330,38 @@ def test_init_is_not_dumpable(runtime, make_bundle):
     while time.monotonic() < deadline and os.stat(f"/proc/{pid}/status").st_uid == 0:
         time.sleep(0.01)
     assert os.stat(f"/proc/{pid}/status").st_uid == 100000
+
+
+def test_start_container_hook_runs_in_the_container(runtime, make_bundle):
+    """startContainer runs after start, inside the container, before the process: its
+    path is the container's, and what it writes the process sees."""
+    bundle = make_bundle("cat", "/tmp/from-hook")
+    (bundle.rootfs / "hook.sh").write_text(
+        "#!/bin/sh\ncat > /dev/null\nhostname > /tmp/from-hook\n"
+    )
+    (bundle.rootfs / "hook.sh").chmod(0o755)
+    bundle.spec["hostname"] = "hooked"
+    bundle.spec["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+    bundle.spec["hooks"] = {"startContainer": [{"path": "/hook.sh"}]}
+    result = runtime.run(bundle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hooked\n"
+
+
+def test_personality(skiff_runtime, make_bundle):
+    """linux.personality is newer than Debian's runc 1.1.5 (it ignores it): skiff only."""
+    bundle = make_bundle("uname", "-m")
+    bundle.spec["linux"]["personality"] = {"domain": "LINUX32"}
+    result = skiff_runtime.run(bundle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in ("i686", "armv8l")
+
+
+def test_dev_shm_and_mqueue(runtime, make_bundle):
+    bundle = make_bundle("sh", "-c", "grep -E ' /dev/(shm|mqueue|pts) ' /proc/self/mountinfo")
+    result = runtime.run(bundle)
+    assert result.returncode == 0, result.stderr
+    kinds = {
+        line.split()[4]: line.split(" - ")[1].split()[0] for line in result.stdout.splitlines()
+    }
+    assert kinds == {"/dev/shm": "tmpfs", "/dev/mqueue": "mqueue", "/dev/pts": "devpts"}
