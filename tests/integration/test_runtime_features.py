@@ -365,3 +365,45 @@ def test_dev_shm_and_mqueue(runtime, make_bundle):
         line.split()[4]: line.split(" - ")[1].split()[0] for line in result.stdout.splitlines()
     }
     assert kinds == {"/dev/shm": "tmpfs", "/dev/mqueue": "mqueue", "/dev/pts": "devpts"}
+
+
+def test_exec_tty_and_cap(runtime, make_bundle, tmp_path):
+    bundle = make_bundle("sleep", "1000").write()
+    runtime.ok("run", "-d", "--bundle", str(bundle.path), "c1")
+    console = ConsoleSocket(tmp_path / "exec-console.sock")
+    try:
+        runtime.ok(
+            "exec",
+            "--tty",
+            "--detach",
+            "--console-socket",
+            console.path,
+            "c1",
+            "sh",
+            "-c",
+            "tty; echo ok",
+        )
+        output = console.read_all()
+    finally:
+        console.close()
+    assert output.replace("\r", "").splitlines()[:2][1] == "ok"
+    assert output.startswith("/dev/pts/")
+    status = runtime.ok(
+        "exec", "--cap", "CAP_SYS_ADMIN", "c1", "grep", "CapEff", "/proc/self/status"
+    )
+    assert int(status.split()[1], 16) & (1 << 21)
+    status = runtime.ok("exec", "c1", "grep", "CapEff", "/proc/self/status")
+    assert not int(status.split()[1], 16) & (1 << 21)
+
+
+def test_features_and_spec(runtime, tmp_path):
+    from tests.support.schemas import validate
+
+    features = json.loads(runtime.ok("features"))
+    validate(features, "oci-runtime", "features-schema.json")
+    assert "mount" in features["linux"]["namespaces"]
+    assert features["linux"]["seccomp"]["enabled"] is True
+    runtime.ok("spec", "--bundle", str(tmp_path))
+    spec = json.loads((tmp_path / "config.json").read_text())
+    validate(spec, "oci-runtime", "config-schema.json")
+    assert runtime("spec", "--bundle", str(tmp_path)).returncode != 0  # exists already
