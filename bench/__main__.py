@@ -12,17 +12,26 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from bench import runtime_run
+from bench import image_archive, runtime_run
 from bench.core import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 REPORT = ROOT / "docs" / "benchmarks.md"
 
-# name -> (module, the contender the others are compared to)
-SCENARIOS = {runtime_run.NAME: (runtime_run, "runc")}
+# name -> (run(runs), description, the contender the others are compared to)
+SCENARIOS: dict[str, tuple[Callable[[int], Result], str, str]] = {
+    runtime_run.NAME: (runtime_run.run, runtime_run.DESCRIPTION, "runc"),
+    **{
+        name: (partial(image_archive.run_scenario, name), description, "docker")
+        for name, description in image_archive.DESCRIPTIONS.items()
+    },
+}
 
 
 def _version(command: list[str]) -> str:
@@ -94,7 +103,7 @@ def render(report: dict, stamp: str) -> str:
     ]
     for entry in report["scenarios"]:
         name = entry["scenario"]
-        lines += [f"## {name}", "", entry["description"], ""]
+        lines += [f"## {name}", "", f"{entry['description']} (run {entry['date']})", ""]
         lines += [
             f"| contender | median ({entry['unit']}) | ratio to {entry['ratios_to']} | runs |"
         ]
@@ -113,6 +122,14 @@ def render(report: dict, stamp: str) -> str:
     return "\n".join(lines)
 
 
+def _latest_entries() -> list[dict[str, Any]]:
+    files = sorted(RESULTS.glob("*.json"))
+    if not files:
+        return []
+    report = json.loads(files[-1].read_text())
+    return [{**e, "date": e.get("date", report["date"])} for e in report["scenarios"]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
@@ -122,13 +139,15 @@ def main() -> int:
         parser.error("--runs: at least 5 counted runs")
     stamp = time.strftime("%Y-%m-%d")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"date": stamp, "machine": machine(), "scenarios": []}
-    for name in args.scenario or sorted(SCENARIOS):
-        module, baseline = SCENARIOS[name]
+    report: dict[str, Any] = {"date": stamp, "machine": machine(), "scenarios": []}
+    wanted = args.scenario or sorted(SCENARIOS)
+    for name in wanted:
+        run, description, baseline = SCENARIOS[name]
         print(f"{name}: running", file=sys.stderr)
-        result = module.run(args.runs)
+        result = run(args.runs)
         entry = result.to_dict(baseline)
-        entry["description"] = module.DESCRIPTION
+        entry["description"] = description
+        entry["date"] = stamp
         entry["plot"] = f"{stamp}-{name}.png"
         plot(result, baseline, RESULTS / entry["plot"])
         report["scenarios"].append(entry)
@@ -136,6 +155,11 @@ def main() -> int:
             ratio = entry["ratios"][contender]
             line = f"  {contender}: {median:.1f} {result.unit} ({ratio:.2f}x {baseline})"
             print(line, file=sys.stderr)
+    # Scenarios not run this time keep their latest figures (each entry carries its date).
+    for entry in _latest_entries():
+        if entry["scenario"] not in wanted:
+            report["scenarios"].append(entry)
+    report["scenarios"].sort(key=lambda e: e["scenario"])
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=1))
     REPORT.write_text(render(report, stamp))
     return 0

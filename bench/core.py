@@ -16,6 +16,7 @@ class Contender:
     run: Callable[[], None]
     setup: Callable[[], None] = lambda: None
     teardown: Callable[[], None] = lambda: None
+    reset: Callable[[], None] = lambda: None  # before each run, not timed
 
 
 @dataclass
@@ -52,9 +53,11 @@ def measure_wall(scenario: str, contenders: list[Contender], runs: int, warmup: 
     try:
         for _ in range(warmup):
             for contender in contenders:
+                contender.reset()
                 contender.run()
         for _ in range(runs):
             for contender in contenders:
+                contender.reset()
                 start = time.perf_counter()
                 contender.run()
                 elapsed = (time.perf_counter() - start) * 1000

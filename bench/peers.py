@@ -1,0 +1,56 @@
+"""Peers the benchmarks run against: an own dockerd (socket, data root, exec root)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class Dockerd:
+    """Debian's dockerd on its own socket, data root and exec root."""
+
+    def __init__(self, iptables: bool = False) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="skiff-bench-dockerd-"))
+        self.socket = self.base / "docker.sock"
+        self.log = open(self.base / "dockerd.log", "w")  # noqa: SIM115 (closed in stop)
+        args = [
+            "dockerd",
+            "--host", f"unix://{self.socket}",
+            "--data-root", str(self.base / "data"),
+            "--exec-root", str(self.base / "exec"),
+            "--pidfile", str(self.base / "docker.pid"),
+        ]  # fmt: skip
+        if not iptables:
+            args += ["--iptables=false", "--bridge=none"]
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while self.docker("version", check=False).returncode:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"dockerd did not start: {(self.base / 'dockerd.log').read_text()}"
+                )
+            time.sleep(0.2)
+
+    def command(self, *args: str) -> list[str]:
+        return ["docker", "-H", f"unix://{self.socket}", *args]
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(self.command(*args), check=check, capture_output=True)
+
+    def version(self) -> str:
+        return self.docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        subprocess.run(["umount", "-R", str(self.base / "data")], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""skiff's state database: one SQLite file in WAL mode, its schema versioned.
+
+Each layer owns its tables (images now; containers, networks, volumes as they land) and
+declares them in ``SCHEMA``; ``connect`` creates what is missing. Writers use
+``transaction()`` (BEGIN IMMEDIATE), so concurrent commands serialise on SQLite's lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,            -- sha256 of the config: Docker's image ID
+    created TEXT NOT NULL,          -- from the config
+    added REAL NOT NULL,            -- when this store got it (unix time)
+    size INTEGER NOT NULL           -- bytes of the unpacked layers (Docker's Size)
+);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT PRIMARY KEY,          -- normalised reference with tag: docker.io/library/x:y
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name TEXT PRIMARY KEY,          -- normalised reference with digest
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS image_manifests (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    digest TEXT NOT NULL,           -- a manifest (in the content store) of this image
+    PRIMARY KEY (image_id, digest)
+);
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    parent TEXT,                    -- chain id of the layer below, NULL at the bottom
+    blob TEXT NOT NULL,             -- the layer as it came (content store digest)
+    media_type TEXT NOT NULL,
+    directory TEXT NOT NULL,        -- its unpacked directory's name under layers/
+    size INTEGER NOT NULL,          -- bytes unpacked, on disk
+    diff_size INTEGER NOT NULL      -- bytes of the uncompressed tar
+);
+CREATE TABLE IF NOT EXISTS leases (
+    lease TEXT NOT NULL,            -- an operation in progress (a load, a pull)
+    digest TEXT NOT NULL,           -- content it is about to reference
+    PRIMARY KEY (lease, digest)
+);
+"""
+
+
+def connect(path: str) -> sqlite3.Connection:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Shared with worker threads for autocommit statements only (the module is built
+    # thread-safe); transactions stay on the thread that opened them.
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on an exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,147 @@
+"""The content store: blobs by digest, written atomically and verified.
+
+A blob is written to a temporary file under ``ingest/``, hashed as it is written, checked
+against the digest it was announced with, fsynced, and renamed into
+``blobs/<algorithm>/<hex>``: a reader never sees a partial blob, and a crash leaves at
+most a temporary file that the next writer of the store removes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from skiff.errors import InvalidArgument, NotFound
+from skiff.images import digest as digests
+from skiff.paths import Paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import hashlib
+    from collections.abc import Callable, Iterator
+    from typing import BinaryIO
+
+_CHUNK = 1 << 20
+
+
+class BlobWriter:
+    """Write one blob; ``commit`` verifies and publishes it."""
+
+    def __init__(
+        self, store: ContentStore, expected: str | None, expected_size: int | None
+    ) -> None:
+        self.store = store
+        self.expected = digests.check(expected) if expected else None
+        self.expected_size = expected_size
+        self.hash: hashlib._Hash = digests.hasher(expected or "sha256")
+        self.size = 0
+        os.makedirs(store.paths.ingest, exist_ok=True)
+        fd, self.temp = tempfile.mkstemp(dir=store.paths.ingest, prefix="blob-")
+        self.file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def copy_from(self, stream: BinaryIO) -> None:
+        while chunk := stream.read(_CHUNK):
+            self.write(chunk)
+
+    def commit(self, before_publish: Callable[[str], None] | None = None) -> tuple[str, int, bool]:
+        """(digest, size, whether the blob is new); raises on a mismatch.
+
+        ``before_publish(digest)`` runs once the digest is known and checked, before the
+        blob appears: an image operation takes its lease on the blob there.
+        """
+        self.file.flush()
+        got = f"{self.hash.name}:{self.hash.hexdigest()}"
+        try:
+            if self.expected and got != self.expected:
+                raise InvalidArgument(f"digest mismatch: expected {self.expected}, got {got}")
+            if self.expected_size is not None and self.size != self.expected_size:
+                raise InvalidArgument(
+                    f"size mismatch for {got}: expected {self.expected_size}, got {self.size}"
+                )
+            os.fsync(self.file.fileno())
+            self.file.close()
+            if before_publish is not None:
+                before_publish(got)
+            target = self.store.path(got)
+            if os.path.exists(target):
+                os.unlink(self.temp)
+                return got, self.size, False
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.chmod(self.temp, 0o644)
+            os.rename(self.temp, target)
+            return got, self.size, True
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        try:
+            os.unlink(self.temp)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self.abort()
+
+
+class ContentStore:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def path(self, digest: str) -> str:
+        algorithm, _, hexpart = digests.check(digest).partition(":")
+        return os.path.join(self.paths.blobs, algorithm, hexpart)
+
+    def exists(self, digest: str) -> bool:
+        return os.path.exists(self.path(digest))
+
+    def size(self, digest: str) -> int:
+        try:
+            return os.stat(self.path(digest)).st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob not found: {digest}") from None
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob not found: {digest}") from None
+
+    def read(self, digest: str) -> bytes:
+        with self.open(digest) as f:
+            return f.read()
+
+    def writer(self, expected: str | None = None, size: int | None = None) -> BlobWriter:
+        return BlobWriter(self, expected, size)
+
+    def put(self, data: bytes, expected: str | None = None) -> str:
+        with self.writer(expected, len(data)) as w:
+            w.write(data)
+            return w.commit()[0]
+
+    def delete(self, digest: str) -> None:
+        try:
+            os.unlink(self.path(digest))
+        except FileNotFoundError:
+            pass
+
+    def digests(self) -> Iterator[str]:
+        if not os.path.isdir(self.paths.blobs):
+            return
+        for algorithm in os.listdir(self.paths.blobs):
+            for name in os.listdir(os.path.join(self.paths.blobs, algorithm)):
+                yield f"{algorithm}:{name}"
+
+    def disk_usage(self) -> int:
+        return sum(os.stat(self.path(d)).st_blocks * 512 for d in self.digests())

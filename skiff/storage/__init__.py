@@ -1,0 +1,1 @@
+"""Storage: layers unpacked once per chain, overlay snapshots for containers."""

@@ -1,0 +1,139 @@
+"""Image archives built by the tests, in docker-archive and OCI layouts."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+
+def layer_tar(files: dict[str, bytes | str | None], mtime: int = 1_600_000_000) -> bytes:
+    """An uncompressed layer: path -> bytes (a file), a str (a symlink target) or None (a dir)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.mtime = mtime
+            if content is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            elif isinstance(content, str):
+                info.type = tarfile.SYMTYPE
+                info.linkname = content
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def config_for(
+    layers: list[bytes], cmd: list[str] | None = None, created: str = "2024-01-01T00:00:00Z"
+) -> bytes:
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": {"Cmd": cmd or ["sh"], "Env": ["PATH=/bin"]},
+        "history": [{"created": created, "created_by": f"layer {i}"} for i in range(len(layers))],
+        "rootfs": {"type": "layers", "diff_ids": [sha256(layer) for layer in layers]},
+    }
+    return json.dumps(config, separators=(",", ":")).encode()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def docker_archive(
+    path: Path, images: list[tuple[list[bytes], list[str]]], compress_layers: bool = False
+) -> list[str]:
+    """Write a docker-archive of images (layers, tags); returns their image IDs."""
+    ids = []
+    with tarfile.open(path, "w") as tar:
+        entries, written = [], set()
+        for layers, tags in images:
+            config = config_for(layers)
+            config_name = sha256(config)[7:] + ".json"
+            if config_name not in written:
+                _add(tar, config_name, config)
+                written.add(config_name)
+            names = []
+            for layer in layers:
+                data = gzip.compress(layer, mtime=0) if compress_layers else layer
+                name = f"{sha256(layer)[7:]}/layer.tar"
+                if name not in written:
+                    _add(tar, name, data)
+                    written.add(name)
+                names.append(name)
+            entries.append({"Config": config_name, "RepoTags": tags, "Layers": names})
+            ids.append(sha256(config))
+        _add(tar, "manifest.json", json.dumps(entries).encode())
+    return ids
+
+
+def oci_archive(
+    path: Path, layers: list[bytes], ref_name: str | None, layer_media_type: str | None = None
+) -> str:
+    """Write an OCI archive with one image; returns its image ID."""
+    config = config_for(layers)
+    blobs = {sha256(config): config}
+    descriptors = []
+    for layer in layers:
+        blobs[sha256(layer)] = layer
+        descriptors.append(
+            {
+                "mediaType": layer_media_type or "application/vnd.oci.image.layer.v1.tar",
+                "digest": sha256(layer),
+                "size": len(layer),
+            }
+        )
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(config),
+                "size": len(config),
+            },
+            "layers": descriptors,
+        }
+    ).encode()
+    blobs[sha256(manifest)] = manifest
+    entry: dict[str, object] = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha256(manifest),
+        "size": len(manifest),
+    }
+    if ref_name:
+        entry["annotations"] = {"io.containerd.image.name": ref_name}
+    with tarfile.open(path, "w") as tar:
+        _add(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        _add(tar, "index.json", json.dumps({"schemaVersion": 2, "manifests": [entry]}).encode())
+        for digest, data in blobs.items():
+            _add(tar, f"blobs/sha256/{digest[7:]}", data)
+    return sha256(config)
+
+
+def store_listing(root: Path) -> set[str]:
+    """Every file and directory under a store root but the database files."""
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.relpath(os.path.join(dirpath, name), root)
+            if not path.startswith("skiff.db"):
+                found.add(path)
+    return found
