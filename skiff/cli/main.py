@@ -1,33 +1,580 @@
-"""The ``skiff`` command.
+"""The ``skiff`` command: Docker's verbs, flags, messages and exit codes.
 
-The engine's verbs (run, ps, images, ...) arrive with the engine; today the command
-reports its version and points to the runtime.
+``skiff [OPTIONS] COMMAND [ARGS...]``. Global options come before the command (``--root``,
+``--runroot``, ``-D/--debug``, ``-v/--version``, ``-h/--help``). Command modules register
+their commands (:func:`_load_commands`); each is parsed by its own argparse parser, built
+only when the command runs, with Docker's (pflag's) syntax: flags anywhere, ``--flag=v``,
+``-abc``, ``--bool=false``. A command imports what it needs when it runs, so ``skiff
+--help`` stays light.
+
+Errors: a :class:`~skiff.errors.SkiffError` prints one line ``Error: <message>`` on stderr
+(a traceback too with ``--debug``) and exits with the command's code if it has one
+(Docker's image verbs exit 1 on every failure, as the docker client does), else the
+error's ``exit_code``. A usage mistake prints Docker's message with the usage line and
+exits 125 for a bad flag, 1 for a wrong number of arguments.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
 from skiff import __version__
+from skiff.errors import SkiffError
 
-USAGE = f"""usage: skiff [--version] <command>
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
 
-skiff {__version__}: a container engine in Python.
+    from skiff.images.service import ImageStore
+    from skiff.paths import Paths
 
-commands:
-  version    show the version
+PROG = "skiff"
+DESCRIPTION = "A container engine in Python"
 
-The OCI runtime is its own command: skiff-runtime --help
-"""
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+class UsageError(Exception):
+    """A command line that does not parse: Docker's message, then the usage line."""
+
+    def __init__(self, message: str, exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class CommandFailed(SkiffError):
+    """A failure with an exit code of its own, or one already reported (``message`` "")."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Flag:
+    def __init__(self, names: tuple[str, ...], kind: str, help: str, default: Any) -> None:
+        self.names = names
+        self.kind = kind  # bool, string, list, filter, ...: the type shown in --help
+        self.help = help
+        self.default = default
+
+    @property
+    def label(self) -> str:
+        """``-f, --filter``, as pflag names a flag in its messages."""
+        short = [n for n in self.names if not n.startswith("--")]
+        long = [n for n in self.names if n.startswith("--")]
+        return ", ".join(short[:1] + long[:1])
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with pflag's syntax and the docker CLI's messages."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(prog=path, add_help=False, allow_abbrev=False)
+        self.path = path
+        self.flags: list[_Flag] = []
+        self._bools: dict[str, str] = {}  # option string -> its "=false" twin
+        self.add_argument("-h", "--help", action="store_true", dest="help")
+
+    def flag(
+        self,
+        *names: str,
+        kind: str = "bool",
+        help: str = "",
+        default: Any = None,
+        dest: str | None = None,
+        action: type[argparse.Action] | None = None,
+    ) -> None:
+        """Add a flag. ``kind`` is bool, string, list (repeatable) or a type name shown
+        in --help (``filter``); ``action`` overrides how a value is stored."""
+        dest = dest or names[-1].lstrip("-").replace("-", "_")
+        flag = _Flag(names, kind, help, default)
+        self.flags.append(flag)
+        if kind == "bool":
+            self.add_argument(*names, dest=dest, action="store_true", default=bool(default))
+            twins = tuple(f"{name}=false" for name in names)
+            self.add_argument(*twins, dest=dest, action="store_false", help=argparse.SUPPRESS)
+            for name in names:
+                self._bools[name] = f"{name}=false"
+            return
+        kwargs: dict[str, Any] = {"dest": dest, "metavar": kind}
+        if action is not None:
+            kwargs["action"] = action
+            kwargs["default"] = default if default is not None else []
+        elif kind in ("list", "filter", "stringArray"):
+            kwargs["action"] = "append"
+            kwargs["default"] = default if default is not None else []
+        else:
+            kwargs["default"] = default
+        self.add_argument(*names, **kwargs)
+
+    def flag_label(self, dest: str) -> str:
+        for action in self._actions:
+            if action.dest == dest and action.help != argparse.SUPPRESS:
+                for flag in self.flags:
+                    if action.option_strings and action.option_strings[0] in flag.names:
+                        return flag.label
+        return dest
+
+    def _normalise(self, args: Sequence[str]) -> list[str]:
+        """``--flag=VALUE`` of a boolean becomes ``--flag`` or its ``=false`` twin."""
+        out: list[str] = []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                out.extend(args[i:])
+                break
+            name, sep, value = arg.partition("=")
+            if sep and name in self._bools:
+                if value in _TRUE:
+                    out.append(name)
+                elif value in _FALSE:
+                    out.append(self._bools[name])
+                else:
+                    flag = next(f for f in self.flags if name in f.names)
+                    raise UsageError(
+                        f'invalid argument "{value}" for "{flag.label}" flag: '
+                        f'strconv.ParseBool: parsing "{value}": invalid syntax'
+                    )
+            else:
+                out.append(arg)
+        return out
+
+    def parse(self, args: Sequence[str]) -> argparse.Namespace:
+        namespace, extras = self.parse_known_intermixed_args(self._normalise(args))
+        for extra in extras:
+            if extra.startswith("--"):
+                raise UsageError(f"unknown flag: {extra.partition('=')[0]}")
+            if extra.startswith("-") and extra != "-":
+                raise UsageError(f"unknown shorthand flag: '{extra[1:2]}' in {extra}")
+        if extras:
+            namespace.args = [*namespace.args, *extras]
+        return namespace
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's complaints in pflag's words."""
+        if message.startswith("argument "):
+            names, _, problem = message[len("argument ") :].partition(": ")
+            long = [n for n in names.split("/") if n.startswith("--")] or names.split("/")
+            if problem.startswith("expected one argument"):
+                raise UsageError(f"flag needs an argument: {long[0]}")
+            if problem.startswith("ignored explicit argument"):
+                value = problem.partition("argument ")[2].strip("'")
+                short = [n for n in names.split("/") if not n.startswith("--")]
+                if short:
+                    raise UsageError(f"unknown shorthand flag: '{value[:1]}' in {short[0]}{value}")
+            raise UsageError(f"invalid argument for {long[0]}: {problem}")
+        raise UsageError(message)
+
+
+class FilterAction(argparse.Action):
+    """``--filter name=value``, repeatable, checked as the docker CLI's FilterOpt does."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        value = str(values)
+        if "=" not in value:
+            label = parser.flag_label(self.dest) if isinstance(parser, Parser) else self.dest
+            raise UsageError(
+                f'invalid argument "{value}" for "{label}" flag: '
+                "bad format of filter (expected name=value)"
+            )
+        current = list(getattr(namespace, self.dest, None) or [])
+        current.append(value)
+        setattr(namespace, self.dest, current)
+
+
+def parse_filters(values: list[str]) -> dict[str, list[str]]:
+    """``name=value`` strings as Docker's filters.Args: name -> values (names lowercased)."""
+    filters: dict[str, list[str]] = {}
+    for value in values:
+        name, _, rest = value.partition("=")
+        filters.setdefault(name.strip().lower(), []).append(rest.strip())
+    return filters
+
+
+class Command:
+    """One command: where it is (``image ls``), its help, flags and what it runs."""
+
+    def __init__(
+        self,
+        path: str,
+        summary: str,
+        usage: str,
+        setup: Callable[[Parser], None],
+        run: Callable[[Invocation, argparse.Namespace], int | None],
+        args: tuple[int, int | None] = (0, 0),
+        aliases: Sequence[str] = (),
+        exit_code: int | None = 1,
+    ) -> None:
+        self.path = path
+        self.summary = summary
+        self.usage = usage
+        self.setup = setup
+        self.run = run
+        self.args = args
+        self.aliases = tuple(aliases)
+        self.exit_code = exit_code  # every error's exit code (None: the error's own)
+
+    def use_line(self, path: str) -> str:
+        return f"{PROG} {path} {self.usage}".rstrip()
+
+
+class Group:
+    def __init__(self, name: str, summary: str) -> None:
+        self.name = name
+        self.summary = summary
+        self.commands: dict[str, Command] = {}
+
+
+class Registry:
+    """Commands and management commands (``image``, ``system``) by name."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self.groups: dict[str, Group] = {}
+
+    def group(self, name: str, summary: str) -> Group:
+        if name not in self.groups:
+            self.groups[name] = Group(name, summary)
+        return self.groups[name]
+
+    def add(self, command: Command) -> Command:
+        """Register ``command`` at its path and each alias (``images``, ``image list``)."""
+        for path in (command.path, *command.aliases):
+            group, _, name = path.rpartition(" ")
+            if group:
+                self.groups[group].commands[name] = command
+            else:
+                self.commands[name] = command
+        return command
+
+    def lookup(self, words: list[str]) -> tuple[Command | Group | None, str, int]:
+        """The command the words name, its path, and how many words it took."""
+        if not words:
+            return None, "", 0
+        if words[0] in self.groups:
+            group = self.groups[words[0]]
+            if len(words) > 1 and not words[1].startswith("-") and words[1] in group.commands:
+                return group.commands[words[1]], f"{words[0]} {words[1]}", 2
+            return group, words[0], 1
+        return self.commands.get(words[0]), words[0], 1
+
+
+class Invocation:
+    """One run of the command: global options, and the store opened on first use."""
+
+    def __init__(self, root: str | None, runroot: str | None, debug: bool) -> None:
+        self.root = root
+        self.runroot = runroot
+        self.debug = debug
+        self._images: ImageStore | None = None
+        self.path = ""
+
+    @property
+    def paths(self) -> Paths:
+        from skiff.paths import Paths
+
+        return Paths(self.root, self.runroot)
+
+    def images(self) -> ImageStore:
+        if self._images is None:
+            from skiff.images.service import ImageStore
+
+            self._images = ImageStore(self.paths)
+        return self._images
+
+    def error(self, message: str) -> None:
+        """Report one error (of several) without stopping: ``Error: <message>``."""
+        sys.stderr.write(f"Error: {message}\n")
+
+
+# --- help -------------------------------------------------------------------------------
+
+
+def _option_lines(flags: list[_Flag]) -> list[str]:
+    import textwrap
+
+    rows = []
+    for flag in flags:
+        short = next((n for n in flag.names if not n.startswith("--")), None)
+        long = next((n for n in flag.names if n.startswith("--")), None)
+        text = f"  {short}, " if short and long else (f"  {short}" if short else "      ")
+        text += long or ""
+        if flag.kind != "bool":
+            text += f" {flag.kind}"
+        help_text = flag.help
+        if flag.kind == "bool" and flag.default:
+            help_text += " (default true)"
+        elif flag.kind == "string" and flag.default:
+            help_text += f' (default "{flag.default}")'
+        rows.append((text, help_text))
+    width = max((len(text) for text, _ in rows), default=0) + 3
+    lines = []
+    for text, help_text in rows:
+        wrapped = []
+        for paragraph in help_text.split("\n"):
+            wrapped += textwrap.wrap(paragraph, max(80 - width, 30)) or [""]
+        lines.append(text.ljust(width) + wrapped[0])
+        lines.extend(" " * width + more for more in wrapped[1:])
+    return lines
+
+
+def command_help(command: Command, path: str, parser: Parser) -> str:
+    out = [f"Usage:  {command.use_line(path)}", "", command.summary]
+    paths = [command.path, *command.aliases]
+    if len(paths) > 1:
+        out += ["", "Aliases:", "  " + ", ".join(f"{PROG} {p}" for p in sorted(paths))]
+    flags = parser.flags
+    if flags:
+        out += ["", "Options:", *_option_lines(flags)]
+    return "\n".join(out) + "\n"
+
+
+def _command_list(commands: dict[str, Any]) -> list[str]:
+    width = max([11, *(len(name) for name in commands)])
+    return [f"  {name.ljust(width)} {commands[name].summary}" for name in sorted(commands)]
+
+
+def group_help(group: Group) -> str:
+    out = [f"Usage:  {PROG} {group.name} COMMAND", "", group.summary, "", "Commands:"]
+    out += _command_list(group.commands)
+    out += ["", f"Run '{PROG} {group.name} COMMAND --help' for more information on a command."]
+    return "\n".join(out) + "\n"
+
+
+GLOBAL_FLAGS = [
+    _Flag(("-D", "--debug"), "bool", "Enable debug mode (a traceback with an error)", False),
+    _Flag(
+        ("--root",),
+        "string",
+        "Where skiff keeps its state (default $SKIFF_ROOT or\n/var/lib/skiff)",
+        None,
+    ),
+    _Flag(
+        ("--runroot",),
+        "string",
+        "Where skiff keeps its runtime state (default\n$SKIFF_RUNROOT or /run/skiff)",
+        None,
+    ),
+    _Flag(("-v", "--version"), "bool", "Print version information and quit", False),
+]
+
+
+def main_help(registry: Registry) -> str:
+    out = [f"Usage:  {PROG} [OPTIONS] COMMAND", "", DESCRIPTION, "", "Management Commands:"]
+    out += _command_list(registry.groups)
+    out += ["", "Commands:"]
+    out += _command_list(registry.commands)
+    out += ["", "Global Options:", *_option_lines(GLOBAL_FLAGS)]
+    out += ["", f"Run '{PROG} COMMAND --help' for more information on a command."]
+    out += ["", f"The OCI runtime is its own command: {PROG}-runtime --help"]
+    return "\n".join(out) + "\n"
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def _version(inv: Invocation, opts: argparse.Namespace) -> int:
+    sys.stdout.write(f"{PROG} version {__version__}\n")
+    return 0
+
+
+def _load_commands() -> Registry:
+    registry = Registry()
+    registry.group("image", "Manage images")
+    registry.group("system", f"Manage {PROG}")
+    registry.add(
+        Command("version", f"Show the {PROG} version information", "", lambda p: None, _version)
+    )
+    from skiff.cli import images
+
+    images.register(registry)
+    return registry
+
+
+def _usage_failure(message: str, use_line: str, path: str, code: int, see: str = "Run") -> int:
+    sys.stderr.write(
+        f"{message}\n\nUsage:  {use_line}\n\n{see} '{PROG} {path} --help' for more information\n"
+    )
+    return code
+
+
+def _check_count(command: Command, path: str, count: int) -> int:
+    low, high = command.args
+    if low <= count and (high is None or count <= high):
+        return 0
+    name = f"{PROG}: '{PROG} {path}'"
+    see = "Run"
+    if high == 0:
+        message = f"{name} accepts no arguments"
+    elif low == high:
+        message = f"{name} requires {low} argument{'s' if low != 1 else ''}"
+    elif high is None:
+        message = f"{name} requires at least {low} argument{'s' if low != 1 else ''}"
+        see = "See"
+    elif low == 0:
+        message = f"{name} requires at most {high} argument{'s' if high != 1 else ''}"
+    else:
+        message = f"{name} requires at least {low} and at most {high} arguments"
+    return _usage_failure(message, command.use_line(path), path, 1, see)
+
+
+def _parse_globals(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The options before the command (pflag's syntax), and the words from the command on."""
+    options: dict[str, Any] = {"debug": False, "version": False, "help": False}
+    options |= {"root": None, "runroot": None}
+    bools = {"-D": "debug", "--debug": "debug", "-v": "version", "--version": "version"}
+    bools |= {"-h": "help", "--help": "help"}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            break
+        name, sep, value = arg.partition("=")
+        if name in bools:
+            if sep and value not in _TRUE + _FALSE:
+                raise UsageError(
+                    f'invalid argument "{value}" for "{name}" flag: '
+                    f'strconv.ParseBool: parsing "{value}": invalid syntax'
+                )
+            options[bools[name]] = not sep or value in _TRUE
+        elif name in ("--root", "--runroot"):
+            if not sep:
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: {name}")
+                value = argv[i]
+                i += 1
+            options[name[2:]] = value
+        elif name.startswith("--"):
+            raise UsageError(f"unknown flag: {name}")
+        else:
+            raise UsageError(f"unknown shorthand flag: '{arg[1:2]}' in {arg}")
+    return options, argv[i:]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(USAGE)
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        options, words = _parse_globals(args)
+    except UsageError as e:
+        sys.stderr.write(
+            f"{e}\n\nUsage:  {PROG} [OPTIONS] COMMAND\n\nRun '{PROG} --help' for more information\n"
+        )
+        return e.exit_code
+    if options["version"]:
+        return _version(Invocation(None, None, False), argparse.Namespace())
+    registry = _load_commands()
+    if words[:1] == ["help"]:
+        words, options["help"] = words[1:], True
+    if not words:
+        sys.stdout.write(main_help(registry))
         return 0
-    if args[0] in ("--version", "-v", "version"):
-        sys.stdout.write(f"skiff version {__version__}\n")
+    found, path, used = registry.lookup(words)
+    rest = words[used:]
+    if found is None:
+        sys.stderr.write(
+            f"{PROG}: unknown command: {PROG} {words[0]}\n\n"
+            f"Run '{PROG} --help' for more information\n"
+        )
+        return 1
+    if options["help"]:
+        rest = ["--help"]
+    if isinstance(found, Group):
+        if rest and rest[0] in ("-h", "--help"):
+            rest = []
+        if rest:
+            sys.stderr.write(
+                f"{PROG}: unknown command: {PROG} {path} {rest[0]}\n\n"
+                f"Usage:  {PROG} {path} COMMAND\n\n"
+                f"Run '{PROG} {path} --help' for more information\n"
+            )
+            return 1
+        sys.stdout.write(group_help(found))
         return 0
-    sys.stderr.write(f"skiff: '{args[0]}' is not a skiff command. See 'skiff --help'.\n")
-    return 1
+    return _run(found, path, rest, options)
+
+
+def _run(command: Command, path: str, rest: list[str], options: dict[str, Any]) -> int:
+    parser = Parser(f"{PROG} {path}")
+    command.setup(parser)
+    parser.add_argument("args", nargs="*")
+    try:
+        opts = parser.parse(rest)
+    except UsageError as e:
+        if e.exit_code == 125:
+            return _usage_failure(str(e), command.use_line(path), path, e.exit_code)
+        sys.stderr.write(f"{e}\n")
+        return e.exit_code
+    if opts.help:
+        sys.stdout.write(command_help(command, path, parser))
+        return 0
+    failed = _check_count(command, path, len(opts.args))
+    if failed:
+        return failed
+    inv = Invocation(options["root"], options["runroot"], options["debug"])
+    inv.path = path
+    try:
+        code = command.run(inv, opts) or 0
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+    except UsageError as e:
+        return _usage_failure(str(e), command.use_line(path), path, e.exit_code)
+    except Exception as e:
+        return _fail(inv, e, command)
+
+
+def _fail(inv: Invocation, error: BaseException, command: Command) -> int:
+    """Report an error in one line (a traceback first with --debug); the exit code."""
+    if inv.debug:
+        import traceback
+
+        traceback.print_exception(error)
+    if isinstance(error, SkiffError):
+        message = str(error)
+    elif isinstance(error, OSError):
+        message = os_message(error)
+    else:  # a bug: still one line
+        message = f"{type(error).__name__}: {error}"
+    if message:
+        sys.stderr.write(f"Error: {message}\n")
+    if isinstance(error, CommandFailed):
+        return error.exit_code
+    if command.exit_code is not None:
+        return command.exit_code
+    return error.exit_code if isinstance(error, SkiffError) else 125
+
+
+def os_message(error: OSError) -> str:
+    """An OSError as Go words it: ``open x: no such file or directory``."""
+    reason = (error.strerror or str(error)).lower() if error.strerror else str(error)
+    if error.filename is not None:
+        return f"{error.filename}: {reason}"
+    return reason
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE on stdout, let the interpreter's final flush fail silently."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -101,12 +101,17 @@ class _Archive:
 def _spool(source: BinaryIO, directory: str) -> str:
     """Copy a stream (stdin) to a file, decompressing a gzip/zstd/xz/bzip2 archive."""
     fd, path = tempfile.mkstemp(dir=directory, prefix="load-")
-    with os.fdopen(fd, "wb") as out:
-        head = source.read(6)
-        stream = _decompressing(head, source)
-        out.write(stream.read(len(head)) if stream is not source else head)
-        while chunk := stream.read(_CHUNK):
-            out.write(chunk)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            stream = _decompressing(source.read(6), source)
+            while chunk := stream.read(_CHUNK):
+                out.write(chunk)
+    except (OSError, EOFError, ValueError) as e:
+        os.unlink(path)
+        raise InvalidArgument(f"invalid archive: {e}") from None
+    except BaseException:
+        os.unlink(path)
+        raise
     return path
 
 

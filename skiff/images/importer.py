@@ -62,15 +62,17 @@ def import_tarball(
 
         unpacked = store.unpack_layer(lease, chain, unpack)
         now = _timestamp(time.time())
+        comment = message or f"Imported from {source_name}"
         config = {
             "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
                 os.uname().machine, os.uname().machine
             ),
             "os": "linux",
             "created": now,
+            "comment": comment,
             "docker_version": f"skiff {__version__}",
             "config": apply_changes({}, changes or []),
-            "history": [{"created": now, "comment": message or f"Imported from {source_name}"}],
+            "history": [{"created": now, "comment": comment}],
             "rootfs": {"type": "layers", "diff_ids": [blob]},
         }
         data = manifests.canonical(config)
