@@ -42,6 +42,9 @@ demo: setup
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/python -m skiff.runtime.demo $(DEMO)/bundle
 	cd $(DEMO)/bundle && skiff-runtime --root $(DEMO)/state run demo-$$$$
+	tar -C $(DEMO)/bundle/rootfs -cf $(DEMO)/busybox.tar .
+	skiff import --change 'CMD ["sh"]' --message "busybox-static from Debian" $(DEMO)/busybox.tar busybox:latest
+	skiff images
 
 lint: install
 	$(BIN)/ruff check skiff tests bench

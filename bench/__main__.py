@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 REPORT = ROOT / "docs" / "benchmarks.md"
 
-# name -> (run(runs), description, the contender the others are compared to)
-SCENARIOS: dict[str, tuple[Callable[[int], Result], str, str]] = {
-    runtime_run.NAME: (runtime_run.run, runtime_run.DESCRIPTION, "runc"),
+# name -> (run(runs), description, the contender the others are compared to, default runs)
+SCENARIOS: dict[str, tuple[Callable[[int], Result], str, str, int]] = {
+    runtime_run.NAME: (runtime_run.run, runtime_run.DESCRIPTION, "runc", 30),
     **{
-        name: (partial(image_archive.run_scenario, name), description, "docker")
+        name: (partial(image_archive.run_scenario, name), description, "docker", 7)
         for name, description in image_archive.DESCRIPTIONS.items()
     },
 }
@@ -133,18 +133,18 @@ def _latest_entries() -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
-    parser.add_argument("--runs", type=int, default=30, help="counted runs per contender (>= 5)")
+    parser.add_argument("--runs", type=int, help="counted runs per contender (>= 5)")
     args = parser.parse_args()
-    if args.runs < 5:
+    if args.runs is not None and args.runs < 5:
         parser.error("--runs: at least 5 counted runs")
     stamp = time.strftime("%Y-%m-%d")
     RESULTS.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"date": stamp, "machine": machine(), "scenarios": []}
     wanted = args.scenario or sorted(SCENARIOS)
     for name in wanted:
-        run, description, baseline = SCENARIOS[name]
+        run, description, baseline, default_runs = SCENARIOS[name]
         print(f"{name}: running", file=sys.stderr)
-        result = run(args.runs)
+        result = run(args.runs or default_runs)
         entry = result.to_dict(baseline)
         entry["description"] = description
         entry["date"] = stamp
