@@ -92,6 +92,30 @@ def test_gzip_layers_and_oci_archive(store, tmp_path):
     assert store.get("example.com/team/app:7").id == oci_id
 
 
+@pytest.mark.parametrize(
+    ("compress", "algorithm"), [("zstd", "sha256"), ("gzip", "sha512"), ("none", "sha512")]
+)
+def test_oci_layers_compressed_and_sha512(store, tmp_path, mounts, compress, algorithm):
+    path = tmp_path / "oci.tar"
+    layers = [BASE, layer_tar({"data": b"z" * 100_000})]
+    image_id = oci_archive(path, layers, "example.com/z:1", compress=compress, algorithm=algorithm)
+    assert archive.load(store, str(path))[0].image_id == image_id
+    rows = store.get("example.com/z:1").layers()
+    assert [r["diff_id"] for r in rows] == [sha256(layer) for layer in layers]
+    assert all(r["blob"].startswith(algorithm + ":") for r in rows)
+    assert all(r["diff_size"] == len(layer) for r, layer in zip(rows, layers, strict=True))
+    m = Mounted(store, image_id, tmp_path / "m")
+    mounts.append(m)
+    assert (m.merged / "data").read_bytes() == b"z" * 100_000
+    # saved again as an OCI archive, the blobs are the ones that came in
+    out = tmp_path / "out.tar"
+    with open(out, "wb") as f:
+        archive.save_oci_archive(store, ["example.com/z:1"], f)
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert all(f"blobs/{algorithm}/{r['blob'].partition(':')[2]}" in names for r in rows)
+
+
 def test_long_chain_mounts(store, tmp_path, mounts):
     layers = [layer_tar({f"f{i:03d}": f"{i}\n".encode()}) for i in range(120)]
     path = tmp_path / "long.tar"

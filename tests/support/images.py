@@ -85,21 +85,32 @@ def docker_archive(
 
 
 def oci_archive(
-    path: Path, layers: list[bytes], ref_name: str | None, layer_media_type: str | None = None
+    path: Path,
+    layers: list[bytes],
+    ref_name: str | None,
+    layer_media_type: str | None = None,
+    compress: str = "none",
+    algorithm: str = "sha256",
 ) -> str:
-    """Write an OCI archive with one image; returns its image ID."""
+    """Write an OCI archive with one image; returns its image ID. Layers may be stored
+    compressed (gzip, zstd) and addressed by another digest algorithm (sha512)."""
     config = config_for(layers)
     blobs = {sha256(config): config}
     descriptors = []
+    suffix = {"none": "", "gzip": "+gzip", "zstd": "+zstd"}[compress]
     for layer in layers:
-        blobs[sha256(layer)] = layer
-        descriptors.append(
-            {
-                "mediaType": layer_media_type or "application/vnd.oci.image.layer.v1.tar",
-                "digest": sha256(layer),
-                "size": len(layer),
-            }
-        )
+        if compress == "gzip":
+            data = gzip.compress(layer, mtime=0)
+        elif compress == "zstd":
+            import zstandard
+
+            data = zstandard.ZstdCompressor().compress(layer)
+        else:
+            data = layer
+        digest = f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+        blobs[digest] = data
+        media_type = layer_media_type or "application/vnd.oci.image.layer.v1.tar" + suffix
+        descriptors.append({"mediaType": media_type, "digest": digest, "size": len(data)})
     manifest = json.dumps(
         {
             "schemaVersion": 2,
@@ -124,7 +135,8 @@ def oci_archive(
         _add(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         _add(tar, "index.json", json.dumps({"schemaVersion": 2, "manifests": [entry]}).encode())
         for digest, data in blobs.items():
-            _add(tar, f"blobs/sha256/{digest[7:]}", data)
+            algorithm, _, hexpart = digest.partition(":")
+            _add(tar, f"blobs/{algorithm}/{hexpart}", data)
     return sha256(config)
 
 
