@@ -11,6 +11,7 @@ matches if it denies any of them.
 from __future__ import annotations
 
 from skiff.errors import InvalidArgument
+from skiff.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,8 +23,9 @@ ANY = -1
 ACCESS = "rwm"
 
 
-class DeviceRule:
-    __slots__ = ("access", "allow", "major", "minor", "type")
+class DeviceRule(Value):
+    FIELDS = ("allow", "type", "major", "minor", "access")
+    __slots__ = FIELDS
 
     def __init__(
         self,
@@ -38,23 +40,6 @@ class DeviceRule:
         self.major = major
         self.minor = minor
         self.access = access
-
-    def _key(self) -> tuple[bool, str, int, int, str]:
-        return (self.allow, self.type, self.major, self.minor, self.access)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, DeviceRule):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"DeviceRule(allow={self.allow!r}, type={self.type!r}, major={self.major!r}, "
-            f"minor={self.minor!r}, access={self.access!r})"
-        )
 
     def v1_line(self) -> str:
         """The line devices.allow and devices.deny take."""

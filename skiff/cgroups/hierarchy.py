@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from skiff.errors import EngineError
+from skiff.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ _V1_RESOURCE_CONTROLLERS = frozenset(
 )
 
 
-class Hierarchy:
+class Hierarchy(Value):
     """One mounted cgroup hierarchy.
 
     ``name`` is the directory a container sees it under (the mountpoint's base name, e.g.
@@ -37,7 +38,8 @@ class Hierarchy:
     at the mountpoint: ``/`` unless bind-mounted from a sub-cgroup.
     """
 
-    __slots__ = ("controllers", "mountpoint", "name", "options", "root", "version")
+    FIELDS = ("mountpoint", "root", "version", "controllers", "name", "options")
+    __slots__ = FIELDS
 
     def __init__(
         self,
@@ -54,24 +56,6 @@ class Hierarchy:
         self.controllers = controllers
         self.name = name
         self.options = options
-
-    def _key(self) -> tuple[str, str, int, tuple[str, ...], str, str]:
-        return (self.mountpoint, self.root, self.version, self.controllers, self.name, self.options)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Hierarchy):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"Hierarchy(mountpoint={self.mountpoint!r}, root={self.root!r}, "
-            f"version={self.version!r}, controllers={self.controllers!r}, name={self.name!r}, "
-            f"options={self.options!r})"
-        )
 
     def dir(self, cgroup_path: str) -> str:
         """The directory of ``cgroup_path`` (relative to this mount) in this hierarchy."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from skiff.errors import InvalidArgument
+from skiff.values import Value
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -47,10 +48,11 @@ _FULL_ID_RE = re.compile("(?:sha256:)?[a-f0-9]{64}")
 _ID_PREFIX_RE = re.compile("(?:sha256:)?[a-f0-9]{1,64}")
 
 
-class Reference:
+class Reference(Value):
     """A parsed image reference. Immutable; built unchecked (use :func:`parse` for input)."""
 
-    __slots__ = ("digest", "domain", "path", "tag")
+    FIELDS = ("domain", "path", "tag", "digest")
+    __slots__ = FIELDS
 
     domain: str
     path: str
@@ -109,23 +111,6 @@ class Reference:
             raise InvalidArgument("invalid digest format")
         _check_digest(digest)
         return Reference(self.domain, self.path, self.tag, digest)
-
-    def _key(self) -> tuple[str, str, str | None, str | None]:
-        return (self.domain, self.path, self.tag, self.digest)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Reference):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"Reference(domain={self.domain!r}, path={self.path!r}, "
-            f"tag={self.tag!r}, digest={self.digest!r})"
-        )
 
 
 def parse(text: str, *, default_tag: bool = True) -> Reference:

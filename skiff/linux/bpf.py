@@ -13,6 +13,7 @@ import struct
 import sys
 
 from skiff.linux.libc import syscall
+from skiff.values import Value
 
 # bpf(2) commands
 BPF_PROG_LOAD = 5
@@ -45,10 +46,11 @@ _LOG_SIZE = 1 << 16
 _LOG_TAIL = 8  # verifier log lines kept in an error message
 
 
-class Insn:
+class Insn(Value):
     """One eBPF instruction (``struct bpf_insn``)."""
 
-    __slots__ = ("code", "dst", "imm", "off", "src")
+    FIELDS = ("code", "dst", "src", "off", "imm")
+    __slots__ = FIELDS
 
     def __init__(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> None:
         self.code = code
@@ -56,23 +58,6 @@ class Insn:
         self.src = src
         self.off = off
         self.imm = imm
-
-    def _key(self) -> tuple[int, int, int, int, int]:
-        return (self.code, self.dst, self.src, self.off, self.imm)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Insn):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"Insn(code={self.code!r}, dst={self.dst!r}, src={self.src!r}, off={self.off!r}, "
-            f"imm={self.imm!r})"
-        )
 
     def encode(self) -> bytes:
         # The two 4-bit register fields share a byte; which nibble is dst follows the byte order.

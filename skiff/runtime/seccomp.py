@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 
 from skiff.errors import InvalidArgument
+from skiff.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,32 +106,23 @@ _MAX_U64 = 2**64 - 1
 _TREE_ABOVE = 32
 
 
-class Action:
+class Action(Value):
     """A libseccomp action, with the errno (SCMP_ACT_ERRNO) or tracer message (SCMP_ACT_TRACE)
     it carries. SCMP_ACT_KILL is spelled SCMP_ACT_KILL_THREAD, the same action."""
 
-    __slots__ = ("data", "name")
+    FIELDS = ("name", "data")
+    __slots__ = FIELDS
 
     def __init__(self, name: str, data: int = 0) -> None:
         self.name = name
         self.data = data
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Action):
-            return NotImplemented
-        return (self.name, self.data) == (other.name, other.data)
 
-    def __hash__(self) -> int:
-        return hash((self.name, self.data))
-
-    def __repr__(self) -> str:
-        return f"Action(name={self.name!r}, data={self.data!r})"
-
-
-class Condition:
+class Condition(Value):
     """One comparison of a syscall argument (``value`` is the mask for SCMP_CMP_MASKED_EQ)."""
 
-    __slots__ = ("index", "op", "value", "value_two")
+    FIELDS = ("index", "op", "value", "value_two")
+    __slots__ = FIELDS
 
     def __init__(self, index: int, op: str, value: int, value_two: int = 0) -> None:
         self.index = index
@@ -138,28 +130,12 @@ class Condition:
         self.value = value
         self.value_two = value_two
 
-    def _key(self) -> tuple[int, str, int, int]:
-        return (self.index, self.op, self.value, self.value_two)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Condition):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"Condition(index={self.index!r}, op={self.op!r}, value={self.value!r}, "
-            f"value_two={self.value_two!r})"
-        )
-
-
-class Rule:
+class Rule(Value):
     """One libseccomp rule: a syscall, an action and the conditions that must all hold."""
 
-    __slots__ = ("action", "conditions", "syscall")
+    FIELDS = ("syscall", "action", "conditions")
+    __slots__ = FIELDS
 
     def __init__(
         self, syscall: str, action: Action, conditions: tuple[Condition, ...] = ()
@@ -167,23 +143,6 @@ class Rule:
         self.syscall = syscall
         self.action = action
         self.conditions = conditions
-
-    def _key(self) -> tuple[str, Action, tuple[Condition, ...]]:
-        return (self.syscall, self.action, self.conditions)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Rule):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return (
-            f"Rule(syscall={self.syscall!r}, action={self.action!r}, "
-            f"conditions={self.conditions!r})"
-        )
 
 
 # --- validation (pure Python) ---------------------------------------------------------------
