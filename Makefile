@@ -7,7 +7,7 @@ DEMO := $(CURDIR)/demo
 
 # Debian packages skiff needs (runtime, peers used as test oracles, benchmark tools).
 DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 procps psmisc \
-	runc crun conmon podman docker.io hyperfine skopeo umoci
+	runc crun conmon podman docker.io hyperfine skopeo umoci tini
 
 .PHONY: setup deb venv install demo test lint typecheck unit integration interop bench clean
 

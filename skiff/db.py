@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS layers (
     size INTEGER NOT NULL,          -- bytes unpacked, on disk
     diff_size INTEGER NOT NULL      -- bytes of the uncompressed tar
 );
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,      -- without Docker's leading "/"
+    image_id TEXT NOT NULL,         -- images(id); rmi refuses while a container uses it
+    image_name TEXT NOT NULL,       -- as the user gave it
+    created REAL NOT NULL,
+    options TEXT NOT NULL,          -- ContainerOptions as JSON
+    state TEXT NOT NULL             -- the container's state as JSON (status, pid, exit code...)
+);
 CREATE TABLE IF NOT EXISTS leases (
     lease TEXT NOT NULL,            -- an operation in progress (a load, a pull)
     digest TEXT NOT NULL,           -- content it is about to reference

@@ -394,9 +394,10 @@ def _load_commands() -> Registry:
     registry.add(
         Command("version", f"Show the {PROG} version information", "", lambda p: None, _version)
     )
-    from skiff.cli import images
+    from skiff.cli import containers, images
 
     images.register(registry)
+    containers.register(registry)
     return registry
 
 

@@ -1,0 +1,1 @@
+"""Containers: options and an image config become an OCI bundle, run under a monitor."""
