@@ -387,6 +387,10 @@ def _version(inv: Invocation, opts: argparse.Namespace) -> int:
     return 0
 
 
+# The modules that register commands (each has ``register(registry)``).
+COMMAND_MODULES = ("images", "containers")
+
+
 def _load_commands() -> Registry:
     registry = Registry()
     registry.group("image", "Manage images")
@@ -394,10 +398,10 @@ def _load_commands() -> Registry:
     registry.add(
         Command("version", f"Show the {PROG} version information", "", lambda p: None, _version)
     )
-    from skiff.cli import containers, images
+    import importlib
 
-    images.register(registry)
-    containers.register(registry)
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"skiff.cli.{module}").register(registry)
     return registry
 
 

@@ -8,7 +8,6 @@ import os
 import pty
 import re
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -17,99 +16,24 @@ import pytest
 from skiff.cli.format import human_size, human_size_precision
 from skiff.cli.images import remove_image
 from skiff.errors import Conflict
-from skiff.images.service import ImageStore
-from skiff.paths import Paths
+from tests.support.cli import SKIFF, Skiff, tar_dir
 from tests.support.images import docker_archive, layer_tar, sha256, store_listing
 
-SKIFF = os.path.join(os.path.dirname(sys.executable), "skiff")
 ID = re.compile(r"sha256:[0-9a-f]{64}")
 TABLE_HEADER = "REPOSITORY   TAG       IMAGE ID       CREATED                  SIZE"
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str, raw: bytes) -> None:
-        self.code = code
-        self.out = out
-        self.err = err
-        self.raw = raw
-
-    def __repr__(self) -> str:
-        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
-
-
-class Skiff:
-    """The skiff command with its own store."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.root = tmp / "root"
-        self.runroot = tmp / "run"
-        self.env = {**os.environ, "SKIFF_ROOT": str(self.root), "SKIFF_RUNROOT": str(self.runroot)}
-        self.env.pop("TZ", None)
-
-    def __call__(self, *args: str, input: bytes | str | None = None, **kw: object) -> Result:
-        data = input.encode() if isinstance(input, str) else input
-        p = subprocess.run(
-            [SKIFF, *args],
-            input=data,
-            capture_output=True,
-            env=self.env,
-            timeout=300,
-            stdin=None if data is not None else subprocess.DEVNULL,
-            **kw,  # type: ignore[call-overload]
-        )
-        return Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(), p.stdout)
-
-    def ok(self, *args: str, input: bytes | str | None = None) -> str:
-        result = self(*args, input=input)
-        assert result.code == 0, result
-        assert result.err == "", result
-        return result.out
-
-    def store(self) -> ImageStore:
-        return ImageStore(Paths(str(self.root), str(self.runroot)))
-
-    def inspect(self, name: str) -> dict:
-        return json.loads(self.ok("image", "inspect", name))[0]
-
-
-@pytest.fixture
-def skiff(tmp_path: Path) -> Skiff:
-    return Skiff(tmp_path)
-
-
-def _tar_dir(path: Path, rootfs: Path, extra: dict[str, bytes] | None = None) -> Path:
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(rootfs, arcname=".")
-        for name, data in (extra or {}).items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-@pytest.fixture(scope="session")
-def rootfs_tar(busybox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tar_dir(tmp_path_factory.mktemp("tars") / "busybox.tar", busybox_template)
 
 
 @pytest.fixture(scope="session")
 def other_tar(busybox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The busybox rootfs and one more file: another layer."""
     path = tmp_path_factory.mktemp("tars") / "other.tar"
-    return _tar_dir(path, busybox_template, {"etc/other": b"other\n"})
+    return tar_dir(path, busybox_template, {"etc/other": b"other\n"})
 
 
 @pytest.fixture(scope="session")
 def big_tar(busybox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tars") / "big.tar"
-    return _tar_dir(path, busybox_template, {"opt/blob": os.urandom(12 << 20)})
-
-
-@pytest.fixture
-def busybox(skiff: Skiff, rootfs_tar: Path) -> str:
-    """busybox:latest, imported with a CMD; its image ID."""
-    return skiff.ok("import", "-c", 'CMD ["sh"]', str(rootfs_tar), "busybox:latest").strip()
+    return tar_dir(path, busybox_template, {"opt/blob": os.urandom(12 << 20)})
 
 
 def rows(text: str) -> list[list[str]]:
