@@ -107,3 +107,19 @@ class Cgroup(ABC):
 
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self.dirs())
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer killed in this cgroup (the
+        ``oom_kill`` count of v2's memory.events or v1's memory.oom_control)."""
+        for d in self.dirs():
+            for name in ("memory.events", "memory.oom_control"):
+                try:
+                    with open(os.path.join(d, name)) as f:
+                        lines = f.read().splitlines()
+                except OSError:
+                    continue
+                for line in lines:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        return 0

@@ -1,29 +1,414 @@
-"""Container verbs of the ``skiff`` command (the engine's side of them is skiff.engine)."""
+"""Container verbs of the ``skiff`` command: run, create, start, stop, restart, kill, rm,
+wait, pause, unpause, rename, update (the engine's side of them is skiff.engine).
+
+Verbs that take several containers act on each in turn, print the name as given for each
+success and ``Error: ...`` for each failure, and exit 1 if any failed, as the docker CLI
+does. ``run`` exits with the container's code, or 125/126/127 when the engine, the
+command's invocation or its lookup failed (Docker's rule)."""
 
 from __future__ import annotations
 
-from skiff.cli.main import Command, Invocation, Parser, Registry
+import sys
+
+from skiff.cli.main import Command, CommandFailed, Invocation, Parser, Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
+
+    from skiff.engine.engine import Engine
+
+
+def _engine(inv: Invocation) -> Engine:
+    from skiff.engine.engine import Engine
+
+    return Engine(inv.paths)
+
+
+# --- run / create -----------------------------------------------------------------------
+
+
+def _create_flags(parser: Parser) -> None:
+    from skiff.cli.run_flags import add_flags
+
+    add_flags(parser, run=False)
+
+
+def _run_flags(parser: Parser) -> None:
+    from skiff.cli.run_flags import add_flags
+
+    add_flags(parser, run=True)
+
+
+def _make(inv: Invocation, opts: argparse.Namespace) -> tuple[Engine, str]:
+    """Create the container a run/create command line describes; its id."""
+    from skiff.cli.run_flags import to_options
+    from skiff.errors import NotFound
+
+    options = to_options(opts, opts.args[0], opts.args[1:])
+    engine = _engine(inv)
+    try:
+        container = engine.create(options)
+    except NotFound as e:
+        if str(e).startswith("No such image"):
+            sys.stderr.write(f"Unable to find image '{_with_tag(opts.args[0])}' locally\n")
+        raise
+    return engine, container.id
+
+
+def _with_tag(name: str) -> str:
+    last = name.rpartition("/")[2]
+    return name if ":" in last or "@" in name else f"{name}:latest"
+
+
+def _create(inv: Invocation, opts: argparse.Namespace) -> int:
+    _, container_id = _make(inv, opts)
+    sys.stdout.write(container_id + "\n")
+    return 0
+
+
+def _run(inv: Invocation, opts: argparse.Namespace) -> int:
+    from skiff.engine.engine import start_error_code
+    from skiff.errors import SkiffError
+
+    engine, container_id = _make(inv, opts)
+    if opts.detach:
+        try:
+            engine.start(container_id)
+        except SkiffError as e:
+            engine.after_failed_start(container_id)
+            raise CommandFailed(str(e), start_error_code(str(e))) from None
+        sys.stdout.write(container_id + "\n")
+        return 0
+    return _run_attached(engine, container_id)
+
+
+def _run_attached(engine: Engine, container_id: str) -> int:
+    """Start the container, copy its output here until it exits; its exit code."""
+    from skiff.engine import logs
+    from skiff.engine.engine import start_error_code
+    from skiff.errors import SkiffError
+
+    try:
+        engine.start(container_id)
+    except SkiffError as e:
+        engine.after_failed_start(container_id)
+        raise CommandFailed(str(e), start_error_code(str(e))) from None
+    path = engine.log_path(container_id)
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for record in logs.records(path, follow=lambda: not engine.exited(container_id)):
+        stream = out.get(record.stream, sys.stdout.buffer)
+        stream.write(record.text + (b"" if record.partial else b"\n"))
+        stream.flush()
+    code = engine.cleanup(container_id)
+    return 0 if code is None else code
+
+
+# --- start / stop / restart / kill / rm / wait ------------------------------------------
+
+
+def _each(inv: Invocation, names: list[str], act: Callable[[str], object]) -> int:
+    """Act on each container; the docker CLI's reporting and exit code."""
+    from skiff.errors import SkiffError
+
+    failed = False
+    for name in names:
+        try:
+            result = act(name)
+        except SkiffError as e:
+            inv.error(str(e))
+            failed = True
+            continue
+        sys.stdout.write(f"{result if isinstance(result, (int, str)) else name}\n")
+    if failed:
+        raise CommandFailed("")
+    return 0
+
+
+def _start_flags(parser: Parser) -> None:
+    parser.flag("-a", "--attach", help="Attach STDOUT/STDERR and forward signals")
+    parser.flag(
+        "--detach-keys", kind="string", help="Override the key sequence for detaching a container"
+    )
+    parser.flag("-i", "--interactive", help="Attach container's STDIN")
+
+
+def _start(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    if opts.attach or opts.interactive:
+        if len(opts.args) > 1:
+            raise CommandFailed("you cannot start and attach multiple containers at once")
+        container = engine.containers.get(opts.args[0])
+        return _run_attached(engine, container.id)
+    return _each(inv, opts.args, engine.start)
+
+
+def _stop_flags(parser: Parser) -> None:
+    parser.flag("-s", "--signal", kind="string", help="Signal to send to the container")
+    parser.flag("-t", "--time", kind="int", help="Seconds to wait before killing the container")
+
+
+def _timeout(opts: argparse.Namespace) -> int | None:
+    from skiff.cli.main import UsageError
+    from skiff.engine.options import InvalidFlagValue, parse_int
+
+    if opts.time is None:
+        return None
+    try:
+        return parse_int(opts.time, "--time")
+    except InvalidFlagValue as e:
+        raise UsageError(str(e)) from None
+
+
+def _stop(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    timeout = _timeout(opts)
+    return _each(inv, opts.args, lambda name: engine.stop(name, timeout, opts.signal))
+
+
+def _restart(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    timeout = _timeout(opts)
+    return _each(inv, opts.args, lambda name: engine.restart(name, timeout, opts.signal))
+
+
+def _kill_flags(parser: Parser) -> None:
+    parser.flag("-s", "--signal", kind="string", help="Signal to send to the container")
+
+
+def _kill(inv: Invocation, opts: argparse.Namespace) -> int:
+    from skiff.engine.options import parse_signal
+
+    engine = _engine(inv)
+    signal = opts.signal or "KILL"
+
+    def kill(name: str) -> None:
+        parse_signal(signal)
+        engine.kill(name, signal)
+
+    return _each(inv, opts.args, kill)
+
+
+def _rm_flags(parser: Parser) -> None:
+    parser.flag("-f", "--force", help="Force the removal of a running container (uses SIGKILL)")
+    parser.flag("-l", "--link", help="Remove the specified link")
+    parser.flag("-v", "--volumes", help="Remove anonymous volumes associated with the container")
+
+
+def _rm(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    if opts.link:
+        raise CommandFailed("links are not supported")
+    return _each(
+        inv, opts.args, lambda name: engine.remove(name, force=opts.force, volumes=opts.volumes)
+    )
+
+
+def _wait(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    return _each(inv, opts.args, engine.wait)
+
+
+def _pause(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    return _each(inv, opts.args, engine.pause)
+
+
+def _unpause(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    return _each(inv, opts.args, engine.unpause)
+
+
+def _rename(inv: Invocation, opts: argparse.Namespace) -> int:
+    engine = _engine(inv)
+    engine.rename(opts.args[0], opts.args[1])
+    return 0
+
+
+_UPDATE_FLAGS = (
+    ("--blkio-weight", "uint16", "Block IO (relative weight), between 10 and 1000"),
+    ("--cpu-period", "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
+    ("--cpu-quota", "int", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+    ("--cpu-rt-period", "int", "Limit the CPU real-time period in microseconds"),
+    ("--cpu-rt-runtime", "int", "Limit the CPU real-time runtime in microseconds"),
+    ("--cpu-shares", "int", "CPU shares (relative weight)"),
+    ("--cpus", "decimal", "Number of CPUs"),
+    ("--cpuset-cpus", "string", "CPUs in which to allow execution (0-3, 0,1)"),
+    ("--cpuset-mems", "string", "MEMs in which to allow execution (0-3, 0,1)"),
+    ("--memory", "bytes", "Memory limit"),
+    ("--memory-reservation", "bytes", "Memory soft limit"),
+    ("--memory-swap", "bytes", "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
+    ("--pids-limit", "int", "Tune container pids limit (set -1 for unlimited)"),
+    ("--restart", "string", "Restart policy to apply when a container exits"),
+)
+
+
+def _update_flags(parser: Parser) -> None:
+    for name, kind, help in _UPDATE_FLAGS:
+        short = {"--cpu-shares": "-c", "--memory": "-m"}.get(name)
+        parser.flag(*((short,) if short else ()), name, kind=kind, help=help)
+
+
+def _update(inv: Invocation, opts: argparse.Namespace) -> int:
+    from skiff.cli.main import UsageError
+    from skiff.engine import options as o
+
+    parsers: dict[str, Callable[[str], object]] = {
+        "blkio_weight": o.parse_uint16,
+        "cpu_period": lambda v: o.parse_int(v, "--cpu-period"),
+        "cpu_quota": lambda v: o.parse_int(v, "--cpu-quota"),
+        "cpu_rt_period": lambda v: o.parse_int(v, "--cpu-rt-period"),
+        "cpu_rt_runtime": lambda v: o.parse_int(v, "--cpu-rt-runtime"),
+        "cpu_shares": lambda v: o.parse_int(v, "--cpu-shares"),
+        "cpus": o.parse_cpus,
+        "cpuset_cpus": str,
+        "cpuset_mems": str,
+        "memory": o.parse_bytes,
+        "memory_reservation": lambda v: o.parse_bytes(v, "--memory-reservation"),
+        "memory_swap": o.parse_memory_swap,
+        "pids_limit": lambda v: o.parse_int(v, "--pids-limit"),
+        "restart": o.parse_restart,
+    }
+    changes = {}
+    try:
+        for dest, parse in parsers.items():
+            value = getattr(opts, dest)
+            if value is not None:
+                changes["nano_cpus" if dest == "cpus" else dest] = parse(value)
+    except o.InvalidFlagValue as e:
+        raise UsageError(str(e)) from None
+    if not changes:
+        raise CommandFailed("you must provide one or more flags when using this command", 1)
+    engine = _engine(inv)
+    return _each(inv, opts.args, lambda name: engine.update(name, changes))
+
+
+def _cleanup(inv: Invocation, opts: argparse.Namespace) -> int:
+    """Run by conmon when a container's process has exited."""
+    _engine(inv).cleanup(opts.args[0])
+    return 0
 
 
 def _no_flags(parser: Parser) -> None:
     pass
 
 
-def _cleanup(inv: Invocation, opts: argparse.Namespace) -> int:
-    """Run by conmon when a container's process has exited."""
-    from skiff.engine.engine import Engine
-
-    Engine(inv.paths).cleanup(opts.args[0])
-    return 0
-
-
 def register(registry: Registry) -> None:
     registry.group("container", "Manage containers")
-    registry.add(
+    commands = [
+        Command(
+            "container run",
+            "Create and run a new container from an image",
+            "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+            _run_flags,
+            _run,
+            (1, None),
+            aliases=("run",),
+            exit_code=125,
+            interspersed=False,
+        ),
+        Command(
+            "container create",
+            "Create a new container",
+            "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+            _create_flags,
+            _create,
+            (1, None),
+            aliases=("create",),
+            exit_code=125,
+            interspersed=False,
+        ),
+        Command(
+            "container start",
+            "Start one or more stopped containers",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            _start_flags,
+            _start,
+            (1, None),
+            aliases=("start",),
+        ),
+        Command(
+            "container stop",
+            "Stop one or more running containers",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            _stop_flags,
+            _stop,
+            (1, None),
+            aliases=("stop",),
+        ),
+        Command(
+            "container restart",
+            "Restart one or more containers",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            _stop_flags,
+            _restart,
+            (1, None),
+            aliases=("restart",),
+        ),
+        Command(
+            "container kill",
+            "Kill one or more running containers",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            _kill_flags,
+            _kill,
+            (1, None),
+            aliases=("kill",),
+        ),
+        Command(
+            "container rm",
+            "Remove one or more containers",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            _rm_flags,
+            _rm,
+            (1, None),
+            aliases=("rm", "container remove"),
+        ),
+        Command(
+            "container wait",
+            "Block until one or more containers stop, then print their exit codes",
+            "CONTAINER [CONTAINER...]",
+            _no_flags,
+            _wait,
+            (1, None),
+            aliases=("wait",),
+        ),
+        Command(
+            "container pause",
+            "Pause all processes within one or more containers",
+            "CONTAINER [CONTAINER...]",
+            _no_flags,
+            _pause,
+            (1, None),
+            aliases=("pause",),
+        ),
+        Command(
+            "container unpause",
+            "Unpause all processes within one or more containers",
+            "CONTAINER [CONTAINER...]",
+            _no_flags,
+            _unpause,
+            (1, None),
+            aliases=("unpause",),
+        ),
+        Command(
+            "container rename",
+            "Rename a container",
+            "CONTAINER NEW_NAME",
+            _no_flags,
+            _rename,
+            (2, 2),
+            aliases=("rename",),
+        ),
+        Command(
+            "container update",
+            "Update configuration of one or more containers",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            _update_flags,
+            _update,
+            (1, None),
+            aliases=("update",),
+        ),
         Command(
             "container cleanup",
             "Record a container's exit and apply --rm and its restart policy (run by its monitor)",
@@ -31,5 +416,7 @@ def register(registry: Registry) -> None:
             _no_flags,
             _cleanup,
             (1, 1),
-        )
-    )
+        ),
+    ]
+    for command in commands:
+        registry.add(command)

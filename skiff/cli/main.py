@@ -77,7 +77,7 @@ class Parser(argparse.ArgumentParser):
         self.path = path
         self.flags: list[_Flag] = []
         self._bools: dict[str, str] = {}  # option string -> its "=false" twin
-        self.add_argument("-h", "--help", action="store_true", dest="help")
+        self.add_argument("--help", action="store_true", dest="help")
 
     def flag(
         self,
@@ -104,7 +104,7 @@ class Parser(argparse.ArgumentParser):
         if action is not None:
             kwargs["action"] = action
             kwargs["default"] = default if default is not None else []
-        elif kind in ("list", "filter", "stringArray"):
+        elif kind in ("list", "filter", "stringArray", "map", "mount", "ulimit"):
             kwargs["action"] = "append"
             kwargs["default"] = default if default is not None else []
         else:
@@ -142,8 +142,17 @@ class Parser(argparse.ArgumentParser):
                 out.append(arg)
         return out
 
-    def parse(self, args: Sequence[str]) -> argparse.Namespace:
-        namespace, extras = self.parse_known_intermixed_args(self._normalise(args))
+    def parse(self, args: Sequence[str], interspersed: bool = True) -> argparse.Namespace:
+        """The flags and the arguments (``args``); without ``interspersed``, flags end at
+        the first argument (``run IMAGE COMMAND -x``: ``-x`` is the command's)."""
+        if "-h" not in self._option_string_actions:  # -h is --help unless a flag takes it
+            self.add_argument("-h", action="store_true", dest="help")
+        if interspersed:
+            self.add_argument("args", nargs="*")
+            namespace, extras = self.parse_known_intermixed_args(self._normalise(args))
+        else:
+            self.add_argument("args", nargs=argparse.REMAINDER)
+            namespace, extras = self.parse_known_args(self._normalise(args))
         for extra in extras:
             if extra.startswith("--"):
                 raise UsageError(f"unknown flag: {extra.partition('=')[0]}")
@@ -213,6 +222,7 @@ class Command:
         args: tuple[int, int | None] = (0, 0),
         aliases: Sequence[str] = (),
         exit_code: int | None = 1,
+        interspersed: bool = True,
     ) -> None:
         self.path = path
         self.summary = summary
@@ -222,6 +232,7 @@ class Command:
         self.args = args
         self.aliases = tuple(aliases)
         self.exit_code = exit_code  # every error's exit code (None: the error's own)
+        self.interspersed = interspersed  # flags after the first argument (not for run)
 
     def use_line(self, path: str) -> str:
         return f"{PROG} {path} {self.usage}".rstrip()
@@ -511,9 +522,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(command: Command, path: str, rest: list[str], options: dict[str, Any]) -> int:
     parser = Parser(f"{PROG} {path}")
     command.setup(parser)
-    parser.add_argument("args", nargs="*")
     try:
-        opts = parser.parse(rest)
+        opts = parser.parse(rest, command.interspersed)
     except UsageError as e:
         if e.exit_code == 125:
             return _usage_failure(str(e), command.use_line(path), path, e.exit_code)

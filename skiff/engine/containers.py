@@ -158,6 +158,13 @@ class ContainerStore:
             )
         return state
 
+    def set_options(self, container_id: str, options: dict[str, Any]) -> None:
+        with db.transaction(self.db):
+            self.db.execute(
+                "UPDATE containers SET options = ? WHERE id = ?",
+                (json.dumps(options), container_id),
+            )
+
     def rename(self, container_id: str, name: str) -> None:
         with db.transaction(self.db):
             taken = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()

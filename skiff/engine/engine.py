@@ -19,7 +19,7 @@ import time
 from skiff.engine import monitor
 from skiff.engine.containers import Container, ContainerStore, check_name, random_name
 from skiff.engine.filesystem import ContainerFiles
-from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound
+from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound, SkiffError
 from skiff.images.service import ImageStore
 from skiff.paths import Paths
 
@@ -36,6 +36,19 @@ DEFAULT_RUNTIME = "skiff-runtime"
 def _now() -> str:
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def start_error_code(message: str) -> int:
+    """The docker CLI's exit code for a container that could not start: 127 when its
+    command was not found, 126 when it could not be invoked, else 125."""
+    if any(
+        text in message
+        for text in ("executable file not found", "no such file or directory", "cannot find")
+    ):
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
 
 
 def find_runtime(name: str) -> str:
@@ -125,7 +138,7 @@ class Engine:
         except BaseException as e:
             self._runtime(container, "delete", "--force", check=False)
             files.unmount()
-            self.containers.set_state(container.id, Error=str(e), ExitCode=128)
+            self.containers.set_state(container.id, Error=str(e), ExitCode=start_error_code(str(e)))
             raise
         self.containers.set_state(
             container.id,
@@ -176,31 +189,68 @@ class Engine:
 
     # --- exit ---------------------------------------------------------------------------
 
-    def cleanup(self, ref: str) -> None:
-        """After the container's process exited (conmon's exit command): record the exit,
-        release the runtime's state and the rootfs mount; --rm and restart policies."""
+    def cleanup(self, ref: str) -> int | None:
+        """After the container's process exited (conmon's exit command, or the command
+        that ran it in the foreground): record the exit, release the runtime's state and
+        the rootfs mount; --rm and restart policies. The exit code, None if the container
+        is gone (another command cleaned up first)."""
         try:
             container = self.containers.get(ref)
         except NotFound:
-            return
+            return None
         with self.containers.lock(container.id):
-            container = self.containers.get(container.id)
+            try:
+                container = self.containers.get(container.id)
+            except NotFound:
+                return None
             files = ContainerFiles(self.paths, container.id)
             paths = monitor.MonitorPaths(self.paths.runroot, files.dir, container.id)
             code = monitor.read_exit_code(paths)
-            self._runtime(container, "delete", "--force", check=False)
-            files.unmount()
             if container.state.get("Running"):
-                self.containers.set_state(
+                oom_killed = self._oom_killed(container)
+                self._runtime(container, "delete", "--force", check=False)
+                files.unmount()
+                container.state = self.containers.set_state(
                     container.id,
                     Status="exited",
                     Running=False,
+                    Paused=False,
                     Pid=0,
                     ExitCode=code if code is not None else 255,
+                    OOMKilled=oom_killed,
                     FinishedAt=_now(),
                 )
             if container.options.get("auto_remove"):
                 self._remove_locked(container)
+            return int(container.state.get("ExitCode", 0))
+
+    def _oom_killed(self, container: Container) -> bool:
+        """Whether the kernel's OOM killer killed a process of the container (its cgroup
+        still exists until the runtime deletes the container)."""
+        from skiff.cgroups.manager import open_cgroup
+
+        try:
+            with open(
+                os.path.join(ContainerFiles(self.paths, container.id).bundle, "config.json")
+            ) as f:
+                path = json.load(f)["linux"]["cgroupsPath"]
+            return open_cgroup(path).oom_kills() > 0
+        except (OSError, KeyError, ValueError, SkiffError):
+            return False
+
+    def exited(self, ref: str) -> bool:
+        """Whether the container's process has exited (its monitor recorded the code)."""
+        container_id = self.containers.get(ref).id
+        return os.path.exists(monitor.MonitorPaths(self.paths.runroot, "", container_id).exit_file)
+
+    def after_failed_start(self, ref: str) -> None:
+        """A container whose start failed: gone if it was to be removed (``--rm``)."""
+        try:
+            container = self.containers.get(ref)
+        except NotFound:
+            return
+        if container.options.get("auto_remove"):
+            self.remove(container.id, force=True)
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
         """Until the container is not running; its exit code."""
@@ -225,22 +275,83 @@ class Engine:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
         self._runtime(container, "kill", after=(signal,))
 
-    def stop(self, ref: str, timeout: int | None = None) -> None:
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        """The stop signal (``--stop-signal``, SIGTERM), then SIGKILL after the grace
+        period (``--stop-timeout``, 10 s; -1 waits for ever)."""
         container = self.containers.get(ref)
         if not container.state.get("Running"):
             return
-        signal = container.options.get("stop_signal") or "SIGTERM"
+        if container.state.get("Paused"):
+            self.unpause(container.id)
+        signal = signal or container.options.get("stop_signal") or "SIGTERM"
         grace = timeout if timeout is not None else container.options.get("stop_timeout") or 10
         self._runtime(container, "kill", after=(signal,), check=False)
         try:
-            self.wait(container.id, timeout=grace)
+            self.wait(container.id, timeout=None if grace < 0 else grace)
             return
         except EngineError:
             pass
         self._runtime(container, "kill", "--all", after=("KILL",), check=False)
         self.wait(container.id, timeout=30)
 
-    def remove(self, ref: str, force: bool = False) -> None:
+    def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        container = self.containers.get(ref)
+        self.stop(container.id, timeout, signal)
+        self.wait(container.id, timeout=30)
+        self.cleanup(container.id)
+        self.start(container.id)
+
+    def pause(self, ref: str) -> None:
+        container = self._running(ref)
+        if container.state.get("Paused"):
+            raise Conflict(f"Container {container.id} is already paused")
+        self._runtime(container, "pause")
+        self.containers.set_state(container.id, Paused=True, Status="paused")
+
+    def unpause(self, ref: str) -> None:
+        container = self.containers.get(ref)
+        if not container.state.get("Paused"):
+            raise Conflict(f"Container {container.id} is not paused")
+        self._runtime(container, "resume")
+        self.containers.set_state(container.id, Paused=False, Status="running")
+
+    def _running(self, ref: str) -> Container:
+        container = self.containers.get(ref)
+        if not container.state.get("Running"):
+            raise Conflict(f"Container {container.id} is not running")
+        return container
+
+    def rename(self, ref: str, new_name: str) -> None:
+        container = self.containers.get(ref)
+        name = check_name(new_name)
+        if name == container.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        self.containers.rename(container.id, name)
+
+    def update(self, ref: str, changes: dict[str, Any]) -> None:
+        """``update``: new resource limits (and restart policy), applied at once to a
+        running container by the runtime and kept for its next start."""
+        from skiff.engine.options import ContainerOptions
+        from skiff.engine.spec import resources
+
+        container = self.containers.get(ref)
+        with self.containers.lock(container.id):
+            container = self.containers.get(container.id)
+            options = ContainerOptions.from_dict(container.options)
+            for key, value in changes.items():
+                setattr(options, key, value)
+            options.validate()
+            if container.state.get("Running"):
+                path = os.path.join(ContainerFiles(self.paths, container.id).dir, "resources.json")
+                with open(path, "w") as f:
+                    json.dump(resources(options), f)
+                try:
+                    self._runtime(container, "update", "--resources", path)
+                finally:
+                    os.unlink(path)
+            self.containers.set_options(container.id, options.to_dict())
+
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         container = self.containers.get(ref)
         if container.state.get("Running"):
             if not force:

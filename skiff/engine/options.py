@@ -1422,9 +1422,11 @@ _DEFAULTS: dict[str, Any] = {
     "device_cgroup_rules": [],
     "volumes": [],
     "mounts": [],
+    "volumes_from": [],
     "tmpfs": {},
     "restart": None,
     "healthcheck": None,
+    "health_on_failure": "none",
     "stop_signal": "",
     "stop_timeout": None,
     "log_driver": "",
@@ -1512,9 +1514,11 @@ class ContainerOptions:
     device_cgroup_rules: list[str]
     volumes: list[MountSpec]
     mounts: list[MountSpec]
+    volumes_from: list[str]
     tmpfs: dict[str, str]
     restart: RestartPolicy | None
     healthcheck: HealthConfig | None
+    health_on_failure: str
     stop_signal: str
     stop_timeout: int | None
     log_driver: str

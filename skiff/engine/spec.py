@@ -559,7 +559,7 @@ def _host_nofile_hard() -> int | None:
     return None if hard == resource.RLIM_INFINITY else hard
 
 
-def _resources(options: ContainerOptions) -> dict[str, Any]:
+def resources(options: ContainerOptions) -> dict[str, Any]:
     memory: dict[str, Any] = {}
     if options.memory > 0:
         memory["limit"] = options.memory
@@ -839,11 +839,11 @@ def build_spec(
         process["terminal"] = True
 
     devices, device_rules = _devices(options)
-    resources = _resources(options)
-    resources["devices"] = device_rules
+    limits = resources(options)
+    limits["devices"] = device_rules
     linux: dict[str, Any] = {
         "sysctl": _sysctls(options),
-        "resources": resources,
+        "resources": limits,
         "cgroupsPath": os.path.join(options.cgroup_parent or cgroup_parent, container_id),
         "namespaces": _namespaces(options, paths, v2),
     }
