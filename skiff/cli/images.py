@@ -5,9 +5,9 @@ Every error exits 1, as the docker client's do (the daemon's error, then exit 1)
 mistake exits 125 (a flag) or 1 (the number of arguments). Heavy modules are imported by
 the command that needs them.
 
-Containers do not exist yet: :func:`remove_image`, :func:`prune` and ``system df`` take an
-``in_use(image_id) -> [container IDs]`` function, wired to :data:`NO_CONTAINERS` until the
-engine provides one.
+:func:`remove_image`, :func:`prune` and ``system df`` take an ``in_use(image_id) ->
+[container IDs]`` function (:func:`containers_using` from the engine's state): an image a
+container uses keeps its layers.
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     InUse = Callable[[str], list[str]]
 
 
-def NO_CONTAINERS(image_id: str) -> list[str]:
-    """No container uses any image: containers arrive with the engine."""
-    return []
+def containers_using(inv: Invocation) -> InUse:
+    """The IDs of the containers (any state) created from an image."""
+    from skiff.engine.containers import ContainerStore
+
+    store = ContainerStore(inv.paths)
+    return lambda image_id: [c.id for c in store.using_image(image_id)]
 
 
 FORMAT_HELP = (
@@ -569,16 +572,16 @@ def _is_id_prefix(image_id: str, text: str) -> bool:
     return image_id.startswith(text) or image_id.partition(":")[2].startswith(text)
 
 
-def remove_image(
-    store: ImageStore, name: str, force: bool = False, in_use: InUse = NO_CONTAINERS
-) -> list[tuple[str, str]]:
+def remove_image(store: ImageStore, name: str, force: bool, in_use: InUse) -> list[tuple[str, str]]:
     """``docker rmi NAME``, as Docker's daemon decides it; the records it prints
     (("Untagged", "busybox:latest"), ("Deleted", "sha256:...")).
 
     A name removes that name; the image goes with its last name. An ID removes the image
     with its names if they are all in one repository with at most one tag, else only
     with ``force``. An image a container uses is kept unless ``force``. Deleted layers are
-    listed by chain ID after the image, as Docker lists them.
+    listed by chain ID after the image, as Docker lists them. Forced, an image a
+    container uses loses its names but stays (dangling) until its last container goes:
+    the container runs on its layers (Docker keeps the layers and forgets the image).
     """
     from skiff.images import reference as references
 
@@ -634,6 +637,8 @@ def remove_image(
     for ref in _references(image):
         store.untag(str(ref))
         records.append(("Untagged", ref.familiar()))
+    if in_use(image.id):
+        return records
     store.delete_image(image.id)
     records.append(("Deleted", image.id))
     records.extend(("Deleted", chain) for chain in chains if not store.layer_known(chain))
@@ -642,11 +647,12 @@ def remove_image(
 
 def _rmi(inv: Invocation, opts: argparse.Namespace) -> int:
     store = inv.images()
+    in_use = containers_using(inv)
     errors = []
     fatal = False
     for name in opts.args:
         try:
-            records = remove_image(store, name, opts.force, NO_CONTAINERS)
+            records = remove_image(store, name, opts.force, in_use)
         except SkiffError as e:
             if not isinstance(e, NotFound):
                 fatal = True
@@ -870,9 +876,9 @@ def parse_until(text: str, now: float) -> float:
 
 def prune(
     store: ImageStore,
-    all: bool = False,
-    filters: dict[str, list[str]] | None = None,
-    in_use: InUse = NO_CONTAINERS,
+    all: bool,
+    filters: dict[str, list[str]] | None,
+    in_use: InUse,
 ) -> tuple[list[tuple[str, str]], int]:
     """``docker image prune``: remove dangling images (untagged), or with ``all`` every
     image no container uses; the records and the bytes freed on disk."""
@@ -942,7 +948,7 @@ def _image_prune(inv: Invocation, opts: argparse.Namespace) -> int:
     filters = parse_filters(opts.filter)
     if not opts.force and not _confirm(ALL_WARNING if opts.all else DANGLING_WARNING):
         return 0
-    records, freed = prune(inv.images(), opts.all, filters, NO_CONTAINERS)
+    records, freed = prune(inv.images(), opts.all, filters, containers_using(inv))
     out = ""
     if records:
         out = "Deleted Images:\n" + "".join(f"{k.lower()}: {v}\n" for k, v in records) + "\n"
@@ -976,7 +982,7 @@ def _system_df(inv: Invocation, opts: argparse.Namespace) -> int:
     from skiff.images import reference as references
     from skiff.images.inspect import disk_usage
 
-    usage = disk_usage(inv.images(), NO_CONTAINERS)
+    usage = disk_usage(inv.images(), containers_using(inv))
     try:
         if opts.verbose:
             if opts.format and opts.format != "table":
@@ -1069,4 +1075,4 @@ def _no_flags(p: Parser) -> None:
     del p
 
 
-__all__ = ["NO_CONTAINERS", "prune", "register", "remove_image"]
+__all__ = ["containers_using", "prune", "register", "remove_image"]

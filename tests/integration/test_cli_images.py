@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from skiff.cli.format import human_size, human_size_precision
-from skiff.cli.images import remove_image
-from skiff.errors import Conflict
 from tests.support.cli import SKIFF, Skiff, tar_dir
 from tests.support.images import docker_archive, layer_tar, sha256, store_listing
 
@@ -311,27 +309,29 @@ def test_rmi_several_names_keeps_going(skiff: Skiff, busybox: str):
 
 
 def test_rmi_keeps_an_image_a_container_uses(skiff: Skiff, busybox: str):
-    store = skiff.store()
-    container = "c0ffee" * 10 + "abcd"
-
-    def in_use(image_id: str) -> list[str]:
-        return [container] if image_id == busybox else []
-
-    with pytest.raises(Conflict) as e:
-        remove_image(store, "busybox", False, in_use)
-    assert str(e.value) == (
-        'conflict: unable to remove repository reference "busybox" (must force) - container '
-        f"{container[:12]} is using its referenced image {busybox[7:19]}"
+    container = skiff.ok("create", "--name", "user", "busybox", "echo", "still here").strip()
+    result = skiff("rmi", "busybox")
+    assert result.code == 1
+    assert result.err == (
+        'Error: conflict: unable to remove repository reference "busybox" (must force) - '
+        f"container {container[:12]} is using its referenced image {busybox[7:19]}\n"
     )
-    with pytest.raises(Conflict) as e:
-        remove_image(store, busybox, False, in_use)
-    assert str(e.value) == (
-        f"conflict: unable to delete {busybox[7:19]} (must be forced) - image is being used by"
-        f" stopped container {container[:12]}"
+    result = skiff("rmi", busybox)
+    assert result.code == 1
+    assert result.err == (
+        f"Error: conflict: unable to delete {busybox[7:19]} (must be forced) - image is being "
+        f"used by stopped container {container[:12]}\n"
     )
+    # forced: the name goes, the image stays (dangling) for its container
+    assert skiff.ok("rmi", "-f", "busybox") == "Untagged: busybox:latest\n"
     assert skiff.ok("images", "-q") == busybox[7:19] + "\n"
-    records = remove_image(store, "busybox", True, in_use)
-    assert records[:2] == [("Untagged", "busybox:latest"), ("Deleted", busybox)]
+    skiff.ok("image", "prune", "-a", "-f")
+    assert skiff.ok("images", "-q") == busybox[7:19] + "\n"
+    assert skiff("start", "-a", "user").out == "still here\n"
+    skiff.ok("rm", "user")
+    skiff.ok("image", "prune", "-a", "-f")
+    assert skiff.ok("images", "-q") == ""
+    assert nothing_on_disk(skiff.root) == []
 
 
 # --- inspect ----------------------------------------------------------------------------

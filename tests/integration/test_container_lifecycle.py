@@ -212,7 +212,8 @@ def test_update_changes_the_limits_of_a_running_container(skiff: Skiff, busybox:
     skiff.ok("run", "-d", "--name", "updater", "-m", "64m", "busybox", "sleep", "60")
     assert cgroup_file(skiff, "updater", "memory", "memory.limit_in_bytes") == str(64 << 20)
     assert (
-        skiff.ok("update", "-m", "96m", "--memory-swap", "200m", "--pids-limit", "30", "updater") == "updater\n"
+        skiff.ok("update", "-m", "96m", "--memory-swap", "200m", "--pids-limit", "30", "updater")
+        == "updater\n"
     )
     assert cgroup_file(skiff, "updater", "memory", "memory.limit_in_bytes") == str(96 << 20)
     assert cgroup_file(skiff, "updater", "pids", "pids.max") == "30"
