@@ -4,6 +4,7 @@ PYTHON ?= /usr/bin/python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 DEMO := $(CURDIR)/demo
+DEMO_PORT ?= 8080
 
 # Debian packages skiff needs (runtime, peers used as test oracles, benchmark tools).
 DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 procps psmisc \
@@ -44,7 +45,14 @@ demo: setup
 	cd $(DEMO)/bundle && skiff-runtime --root $(DEMO)/state run demo-$$$$
 	tar -C $(DEMO)/bundle/rootfs -cf $(DEMO)/busybox.tar .
 	skiff import --change 'CMD ["sh"]' --message "busybox-static from Debian" $(DEMO)/busybox.tar busybox:latest
+	@skiff image prune -f >/dev/null
 	skiff images
+	skiff run --rm busybox echo "hello from a skiff container"
+	@skiff rm -f demo-web >/dev/null 2>&1 || true
+	skiff run -d --name demo-web --network host busybox \
+		sh -c 'echo "served by busybox httpd in a skiff container" > /tmp/index.html && exec httpd -f -p 127.0.0.1:$(DEMO_PORT) -h /tmp'
+	@sleep 0.5; /bin/busybox wget -qO- http://127.0.0.1:$(DEMO_PORT)/
+	@echo "demo-web keeps running (host network, port $(DEMO_PORT)); remove it with: skiff rm -f demo-web"
 
 lint: install
 	$(BIN)/ruff check skiff tests bench
