@@ -47,7 +47,15 @@ def _make(inv: Invocation, opts: argparse.Namespace) -> tuple[Engine, str]:
     from skiff.errors import NotFound
 
     options = to_options(opts, opts.args[0], opts.args[1:])
+    if opts.pull not in ("always", "missing", "never"):
+        raise CommandFailed(
+            f"invalid pull option: '{opts.pull}': must be one of \"always\", \"missing\" or "
+            '"never"',
+            125,
+        )
     engine = _engine(inv)
+    if opts.platform:
+        _check_platform(engine, opts.args[0], opts.platform)
     try:
         container = engine.create(options)
     except NotFound as e:
@@ -55,6 +63,24 @@ def _make(inv: Invocation, opts: argparse.Namespace) -> tuple[Engine, str]:
             sys.stderr.write(f"Unable to find image '{_with_tag(opts.args[0])}' locally\n")
         raise
     return engine, container.id
+
+
+def _check_platform(engine: Engine, name: str, platform: str) -> None:
+    """``--platform os/arch[/variant]`` must be the image's (skiff runs what it has)."""
+    from skiff.errors import NotFound
+
+    try:
+        config = engine.images.get(name).config
+    except NotFound:
+        return  # create says so
+    actual = f"{config.get('os', 'linux')}/{config.get('architecture', 'amd64')}"
+    wanted = "/".join(platform.lower().split("/")[:2])
+    if wanted != actual and wanted != actual.split("/")[0]:
+        raise CommandFailed(
+            f"image with reference {name} was found but does not provide the specified "
+            f"platform ({platform})",
+            125,
+        )
 
 
 def _with_tag(name: str) -> str:

@@ -28,7 +28,15 @@ class ContainerFiles:
         self.resolv_conf = os.path.join(self.dir, "resolv.conf")
 
     def make(self) -> None:
-        for path in (self.upper, self.work, self.rootfs, self.bundle):
+        """The container's directories. Its own directory keeps other host users out
+        (0700); the upper directory is the container's ``/`` (overlayfs takes the root's
+        mode from it), so it is 0755 as an image's root is, or a non-root user inside
+        could not reach anything."""
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        for path, mode in ((self.upper, 0o755), (self.rootfs, 0o755)):
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, mode)
+        for path in (self.work, self.bundle):
             os.makedirs(path, mode=0o700, exist_ok=True)
 
     def mounted(self) -> bool:

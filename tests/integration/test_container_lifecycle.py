@@ -317,3 +317,23 @@ def test_state_is_json_in_the_database(skiff: Skiff, busybox: str):
     skiff.ok("create", "--name", "jsonrow", "-l", "a=b", "busybox")
     row = Engine(skiff.paths).containers.db.execute("SELECT options FROM containers").fetchone()
     assert json.loads(row["options"])["labels"] == {"a": "b"}
+
+
+def test_sharing_namespaces_with_another_container(skiff: Skiff, busybox: str):
+    skiff.ok("run", "-d", "--name", "pod", "busybox", "sleep", "60")
+    pod_pid = state(skiff, "pod")["Pid"]
+    out = skiff.ok(
+        "run", "--rm", "--pid", "container:pod", "--ipc", "container:pod",
+        "--network", "container:pod", "busybox", "sh", "-c",
+        "pidof sleep; readlink /proc/self/ns/net; readlink /proc/self/ns/ipc",
+    )  # fmt: skip
+    sleep_pid, net, ipc = out.split()
+    assert sleep_pid == "1"  # the pod's sleep, pid 1 of the namespace we joined
+    assert net == os.readlink(f"/proc/{pod_pid}/ns/net")
+    assert ipc == os.readlink(f"/proc/{pod_pid}/ns/ipc")
+    skiff.ok("stop", "-t", "0", "pod")
+    refused = skiff("run", "--rm", "--pid", "container:pod", "busybox", "true")
+    assert refused.code == 125
+    assert refused.err.startswith("Error: cannot join PID of a non running container: ")
+    host = skiff.ok("run", "--rm", "--pid", "host", "--uts", "host", "busybox", "hostname")
+    assert host.strip() == os.uname().nodename

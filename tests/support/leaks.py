@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 def mount_points() -> set[str]:
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
+        points = {line.split()[4] for line in f}
+    return {p for p in points if not p.startswith(FOREIGN_MOUNTS)}
 
 
-# Top-level cgroups that other software on this machine makes and removes while tests run
-# (the sandbox's command runner puts each command it runs in one): not a test's leaks.
-FOREIGN_CGROUPS = ("process_api",)
+# What other software on this machine makes and removes while tests run, not a test's
+# leaks: the sandbox's command runner (a cgroup per command), and the peer engines that
+# benchmarks and interop tests start (dockerd's and podman's cgroups and mounts).
+FOREIGN_CGROUPS = ("process_api", "docker", "libpod_parent")
+FOREIGN_MOUNTS = ("/tmp/skiff-bench-", "/var/lib/docker/", "/run/docker/", "/var/lib/containers/")
 
 
 def cgroup_dirs() -> set[str]:
