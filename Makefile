@@ -8,7 +8,7 @@ DEMO_PORT ?= 8080
 
 # Debian packages skiff needs (runtime, peers used as test oracles, benchmark tools).
 DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 procps psmisc \
-	runc crun conmon podman docker.io hyperfine skopeo umoci tini
+	runc crun conmon podman docker.io hyperfine skopeo umoci tini zsh fish time
 
 .PHONY: setup deb venv install demo test lint typecheck unit integration interop bench clean
 
@@ -68,7 +68,7 @@ test: setup lint typecheck
 	$(BIN)/pytest -q tests
 
 bench: setup
-	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO))
+	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(RUNS),--runs $(RUNS))
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

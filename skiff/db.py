@@ -66,6 +66,34 @@ CREATE TABLE IF NOT EXISTS leases (
     digest TEXT NOT NULL,           -- content it is about to reference
     PRIMARY KEY (lease, digest)
 );
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,          -- data under volumes/<name>/_data
+    driver TEXT NOT NULL,           -- "local"
+    created REAL NOT NULL,          -- unix time (Docker's CreatedAt)
+    labels TEXT,                    -- JSON object, NULL when none (anonymous: Docker's label)
+    options TEXT                    -- the driver's options (type, device, o) as JSON, or NULL
+);
+CREATE TABLE IF NOT EXISTS container_mounts (
+    container TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    volume TEXT REFERENCES volumes(name),   -- the volume it mounts; NULL for a bind
+    mount TEXT NOT NULL,            -- the resolved mount as JSON (skiff.engine.volumes)
+    active INTEGER NOT NULL DEFAULT 0,      -- 1 while the running container holds it mounted
+    PRIMARY KEY (container, position)
+);
+CREATE INDEX IF NOT EXISTS container_mounts_volume ON container_mounts(volume);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,        -- order of recording (skiff.engine.events keeps the last N)
+    time_nano INTEGER NOT NULL,     -- when, in unix nanoseconds
+    type TEXT NOT NULL,             -- container, image, volume, network
+    action TEXT NOT NULL,           -- create, start, die, destroy...
+    actor TEXT NOT NULL,            -- the ID of what it happened to
+    attributes TEXT NOT NULL        -- JSON object: name, image, exitCode, labels...
+);
+CREATE TABLE IF NOT EXISTS image_parents (
+    image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    parent TEXT NOT NULL            -- the image a commit started from (Docker's Parent)
+);
 """
 
 

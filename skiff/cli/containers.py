@@ -49,8 +49,7 @@ def _make(inv: Invocation, opts: argparse.Namespace) -> tuple[Engine, str]:
     options = to_options(opts, opts.args[0], opts.args[1:])
     if opts.pull not in ("always", "missing", "never"):
         raise CommandFailed(
-            f"invalid pull option: '{opts.pull}': must be one of \"always\", \"missing\" or "
-            '"never"',
+            f'invalid pull option: \'{opts.pull}\': must be one of "always", "missing" or "never"',
             125,
         )
     engine = _engine(inv)
@@ -98,6 +97,10 @@ def _run(inv: Invocation, opts: argparse.Namespace) -> int:
     from skiff.engine.engine import start_error_code
     from skiff.errors import SkiffError
 
+    if not opts.detach:
+        from skiff.cli.attach import check_tty
+
+        check_tty(opts.tty, "stdin" in opts.attach if opts.attach else opts.interactive)
     engine, container_id = _make(inv, opts)
     if opts.detach:
         try:
@@ -107,27 +110,28 @@ def _run(inv: Invocation, opts: argparse.Namespace) -> int:
             raise CommandFailed(str(e), start_error_code(str(e))) from None
         sys.stdout.write(container_id + "\n")
         return 0
-    return _run_attached(engine, container_id)
+    streams = engine.containers.get(container_id).options["attach"]
+    return _run_attached(engine, container_id, streams, opts)
 
 
-def _run_attached(engine: Engine, container_id: str) -> int:
-    """Start the container, copy its output here until it exits; its exit code."""
-    from skiff.engine import logs
-    from skiff.engine.engine import start_error_code
-    from skiff.errors import SkiffError
+def _run_attached(
+    engine: Engine, container_id: str, streams: list[str], opts: argparse.Namespace
+) -> int:
+    """Start the container (or join it running) with ``streams`` (stdin, stdout, stderr)
+    attached here until it exits: its exit code; 0 when the user detached."""
+    from skiff.cli.attach import stream_container
 
-    try:
-        engine.start(container_id)
-    except SkiffError as e:
-        engine.after_failed_start(container_id)
-        raise CommandFailed(str(e), start_error_code(str(e))) from None
-    path = engine.log_path(container_id)
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    for record in logs.records(path, follow=lambda: not engine.exited(container_id)):
-        stream = out.get(record.stream, sys.stdout.buffer)
-        stream.write(record.text + (b"" if record.partial else b"\n"))
-        stream.flush()
-    code = engine.cleanup(container_id)
+    with engine.attached(container_id):
+        code = stream_container(
+            engine,
+            container_id,
+            start=not engine.containers.get(container_id).state.get("Running"),
+            stdin="stdin" in streams,
+            stdout="stdout" in streams,
+            stderr="stderr" in streams,
+            detach_keys=opts.detach_keys,
+            sig_proxy=getattr(opts, "sig_proxy", True),
+        )
     return 0 if code is None else code
 
 
@@ -166,7 +170,9 @@ def _start(inv: Invocation, opts: argparse.Namespace) -> int:
         if len(opts.args) > 1:
             raise CommandFailed("you cannot start and attach multiple containers at once")
         container = engine.containers.get(opts.args[0])
-        return _run_attached(engine, container.id)
+        stdin = opts.interactive and bool(container.options.get("interactive"))
+        streams = [*(["stdin"] if stdin else []), "stdout", "stderr"]
+        return _run_attached(engine, container.id, streams, opts)
     return _each(inv, opts.args, engine.start)
 
 
@@ -311,8 +317,13 @@ def _update(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 def _cleanup(inv: Invocation, opts: argparse.Namespace) -> int:
-    """Run by conmon when a container's process has exited."""
-    _engine(inv).cleanup(opts.args[0])
+    """Run by conmon when a container's process has exited; if its restart policy
+    restarts it, this sleeps through the back-off and starts it (nothing waits for it)."""
+    from skiff.engine.restart import restart_pending
+
+    engine = _engine(inv)
+    engine.cleanup(opts.args[0], from_monitor=True)
+    restart_pending(engine, opts.args[0])
     return 0
 
 
@@ -342,7 +353,7 @@ def register(registry: Registry) -> None:
             _create,
             (1, None),
             aliases=("create",),
-            exit_code=125,
+            exit_code=1,  # the docker CLI's create: 1 for the daemon's errors, 125 for flags
             interspersed=False,
         ),
         Command(

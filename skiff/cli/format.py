@@ -21,64 +21,14 @@ import threading
 import time
 import unicodedata
 
+from skiff.units import human_duration, human_size
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from typing import Any, TextIO
 
 # --- sizes, durations, times -------------------------------------------------------------
-
-_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def _go_g(value: float, precision: int) -> str:
-    """Go's ``%.<precision>g`` (the same as Python's for finite values)."""
-    return f"{value:.{precision}g}"
-
-
-def human_size_precision(size: float, precision: int) -> str:
-    """go-units HumanSizeWithPrecision: decimal units, ``precision`` significant digits."""
-    unit = 0
-    while size >= 1000.0 and unit < len(_DECIMAL_UNITS) - 1:
-        size /= 1000.0
-        unit += 1
-    return _go_g(size, precision) + _DECIMAL_UNITS[unit]
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSize: ``HumanSizeWithPrecision(size, 4)``."""
-    return human_size_precision(size, 4)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration of a duration in seconds."""
-    nanos = int(seconds * 1e9)
-    whole = int(nanos / 1e9)
-    if whole < 1:
-        return "Less than a second"
-    if whole == 1:
-        return "1 second"
-    if whole < 60:
-        return f"{whole} seconds"
-    minutes = int(nanos / 60e9)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hour = 3600 * 10**9
-    rounded = (nanos + hour // 2) // hour  # time.Duration.Round: halves away from zero
-    hours = int(rounded)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(nanos / hour) // 24 // 365} years"
 
 
 def since(unix_seconds: int, now: float | None = None) -> str:
@@ -161,7 +111,9 @@ NIL_POINTER = TypedNil("<nil>")
 
 class Record(dict):
     """A docker CLI formatting context (a Go struct): an unknown field is an error, and
-    ``json`` writes it as the CLI's MarshalJSON does (sorted keys, HTML escaped)."""
+    ``json`` writes it as the CLI's MarshalJSON does (sorted keys, HTML escaped). A
+    callable field is a method: called when read (so a costly value is computed only for
+    templates that show it), with its arguments if it takes some (``.Label "k"``)."""
 
     def __init__(self, type_name: str, fields: Mapping[str, Any]) -> None:
         super().__init__(fields)
@@ -171,11 +123,16 @@ class Record(dict):
 class Struct(dict):
     """A Go struct as a template sees it: the JSON fields, plus ``zero`` values of the fields
     its JSON leaves out (omitempty), so ``{{.Config.Shell}}`` prints ``[]`` while
-    ``{{json .Config}}`` still omits it."""
+    ``{{json .Config}}`` still omits it. ``zero`` also holds Go field names that differ
+    from the JSON ones (``HTTPProxy`` for ``HttpProxy``). With a ``type_name`` an unknown
+    field is Go's error naming the type (a template over a Go value, not decoded JSON)."""
 
-    def __init__(self, fields: Mapping[str, Any], zero: Mapping[str, Any]) -> None:
+    def __init__(
+        self, fields: Mapping[str, Any], zero: Mapping[str, Any], type_name: str = ""
+    ) -> None:
         super().__init__(fields)
         self.zero = dict(zero)
+        self.type_name = type_name
 
 
 def _json_default(value: Any) -> Any:
@@ -186,8 +143,12 @@ def _json_default(value: Any) -> Any:
 
 def go_json(value: Any, escape_html: bool = False) -> str:
     """Compact JSON as Go's encoder writes it (``escape_html`` as json.Marshal does)."""
-    if isinstance(value, Record):
-        value = dict(sorted(value.items()))
+    if isinstance(value, Record):  # its methods: called if they take no argument, else left out
+        value = {
+            k: v() if callable(v) else v
+            for k, v in sorted(value.items())
+            if not callable(v) or not v.__code__.co_argcount
+        }
         escape_html = True
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
     if escape_html:
@@ -986,11 +947,35 @@ class _Execution:
             except (ValueError, KeyError, IndexError, AttributeError) as e:
                 raise self.error(head.pos, head.value, f"error calling {head.value}: {e}") from None
         if len(command) > 1 or piped:
+            method = self.method(head, dot)
+            if method is not None:
+                args = [self.operand(op, dot, scope) for op in command[1:]]
+                return self.call(method, head.value[-1], [*args, last] if piped else args, head)
             where = head.pos if isinstance(head, _Token) else pos
             raise self.error(
                 where, _describe(head), f"can't give argument to non-function {_describe(head)}"
             )
         return self.operand(head, dot, scope)
+
+    def method(self, head: Any, dot: Any) -> Callable[..., Any] | None:
+        """The method a field chain names (``.Label "k"``: a callable value of a Record or
+        map), or None."""
+        if not (isinstance(head, _Token) and head.kind == "field"):
+            return None
+        *path, name = head.value
+        target = self.fields(dot, path, head.pos, "." + ".".join(head.value)) if path else dot
+        found = target.get(name) if isinstance(target, dict) else None
+        return found if callable(found) else None
+
+    def call(self, method: Callable[..., Any], name: str, args: list[Any], head: Any) -> Any:
+        """A method with its arguments; Go's error when their number is wrong."""
+        want = method.__code__.co_argcount
+        if len(args) != want:
+            node = "." + ".".join(head.value)
+            raise self.error(
+                head.pos, node, f"wrong number of args for {name}: want {want} got {len(args)}"
+            )
+        return method(*args)
 
     def operand(self, op: Any, dot: Any, scope: list[tuple[str, Any]]) -> Any:
         if isinstance(op, tuple):  # ("sub", pipe, chain, pos)
@@ -1019,11 +1004,22 @@ class _Execution:
                         pos, node, f"can't evaluate field {name} in type {value.type_name}"
                     )
                 value = value[name]
+                if callable(value):  # a method named without arguments
+                    want = value.__code__.co_argcount
+                    if want:
+                        raise self.error(
+                            pos, node, f"wrong number of args for {name}: want {want} got 0"
+                        )
+                    value = value()
             elif isinstance(value, dict):
                 if name in value:
                     value = value[name]
                 elif isinstance(value, Struct) and name in value.zero:
                     value = value.zero[name]
+                elif isinstance(value, Struct) and value.type_name:
+                    raise self.error(
+                        pos, node, f"can't evaluate field {name} in type {value.type_name}"
+                    )
                 else:
                     raise self.error(pos, node, f'map has no entry for key "{name}"')
             elif value is NIL_MAP:

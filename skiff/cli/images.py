@@ -1,13 +1,14 @@
 """The image verbs: ``import``, ``load``, ``save``, ``images``, ``tag``, ``rmi``, ``inspect``,
-``history``, ``image prune`` and ``system df``, with Docker's flags, output and exit codes.
+``history`` and ``image prune``, with Docker's flags, output and exit codes (``system df``
+and ``system prune`` are skiff.cli.system's, with these pieces).
 
 Every error exits 1, as the docker client's do (the daemon's error, then exit 1); a usage
 mistake exits 125 (a flag) or 1 (the number of arguments). Heavy modules are imported by
 the command that needs them.
 
-:func:`remove_image`, :func:`prune` and ``system df`` take an ``in_use(image_id) ->
-[container IDs]`` function (:func:`containers_using` from the engine's state): an image a
-container uses keeps its layers.
+:func:`remove_image` and :func:`prune` take an ``in_use(image_id) -> [container IDs]``
+function (:func:`containers_using` from the engine's state): an image a container uses
+keeps its layers.
 """
 
 from __future__ import annotations
@@ -427,11 +428,10 @@ def image_record(
     from skiff.cli.format import (
         Record,
         go_time_string,
-        human_size,
-        human_size_precision,
         since,
         truncate_id,
     )
+    from skiff.units import human_size, human_size_precision
 
     created = summary["Created"]
     shared, virtual = summary["SharedSize"], summary["VirtualSize"]
@@ -710,62 +710,24 @@ def template_view(value: Any) -> Any:
     return view
 
 
-def inspect_images(inv: Invocation, names: list[str], source: str | None, what: str) -> int:
-    from skiff.cli.format import Template, TemplateError, go_indent_json, go_json
-    from skiff.images.inspect import inspect_image
-
-    template = None
-    if source and source != "json":
-        try:
-            template = Template(source)
-        except TemplateError as e:
-            raise CommandFailed(f"template parsing error: {e}", 64) from None
-    store = inv.images()
-    elements = []
-    errors = []
-    out = []
-    for name in names:
-        try:
-            element = inspect_image(find_image(store, name))
-        except NotFound as e:
-            errors.append(str(e) if what == "image" else f"No such object: {name}")
-            continue
-        except SkiffError as e:
-            errors.append(str(e))
-            continue
-        if template is None:
-            elements.append(element)
-            continue
-        try:
-            out.append(template.render(template_view(element)) + "\n")
-        except TemplateError as e:
-            errors.append(f"template parsing error: {e}")
-    if template is not None:
-        sys.stdout.write("".join(out))
-    elif source == "json":
-        sys.stdout.write(go_json(elements) + "\n")
-    else:
-        sys.stdout.write(go_indent_json(elements) + "\n")
-    sys.stdout.flush()
-    for message in errors:
-        inv.error(message)
-    return 1 if errors else 0
-
-
 def _image_inspect(inv: Invocation, opts: argparse.Namespace) -> int:
-    return inspect_images(inv, opts.args, opts.format, "image")
+    from skiff.cli.listing import inspect_objects
+
+    return inspect_objects(inv, opts.args, opts.format, "image")
 
 
 def _inspect(inv: Invocation, opts: argparse.Namespace) -> int:
     kind = opts.type or ""
     if kind and kind not in OBJECT_TYPES:
         raise InvalidArgument(f'"{kind}" is not a valid value for --type')
-    if kind and kind != "image":
+    if kind and kind not in ("container", "image"):
         for name in opts.args:
             inv.error(f"No such {kind}: {name}")
         sys.stdout.write("[]\n")
         return 1
-    return inspect_images(inv, opts.args, opts.format, "image" if kind else "object")
+    from skiff.cli.listing import inspect_objects
+
+    return inspect_objects(inv, opts.args, opts.format, kind, opts.size)
 
 
 # --- history ----------------------------------------------------------------------------
@@ -790,7 +752,8 @@ def _setup_history(p: Parser) -> None:
 
 
 def history_record(item: dict[str, Any], human: bool, trunc: bool) -> Any:
-    from skiff.cli.format import Record, ellipsis, human_size_precision, rfc3339, since, truncate_id
+    from skiff.cli.format import Record, ellipsis, rfc3339, since, truncate_id
+    from skiff.units import human_size_precision
 
     created_at = rfc3339(item["Created"])
     created_by = item["CreatedBy"].replace("\t", " ")
@@ -943,7 +906,7 @@ def _confirm(message: str) -> bool:
 
 
 def _image_prune(inv: Invocation, opts: argparse.Namespace) -> int:
-    from skiff.cli.format import human_size
+    from skiff.units import human_size
 
     filters = parse_filters(opts.filter)
     if not opts.force and not _confirm(ALL_WARNING if opts.all else DANGLING_WARNING):
@@ -953,67 +916,6 @@ def _image_prune(inv: Invocation, opts: argparse.Namespace) -> int:
     if records:
         out = "Deleted Images:\n" + "".join(f"{k.lower()}: {v}\n" for k, v in records) + "\n"
     sys.stdout.write(out + f"Total reclaimed space: {human_size(freed)}\n")
-    return 0
-
-
-# --- system df --------------------------------------------------------------------------
-
-DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
-DF_HEADERS = {
-    "Type": "TYPE",
-    "TotalCount": "TOTAL",
-    "Active": "ACTIVE",
-    "Size": "SIZE",
-    "Reclaimable": "RECLAIMABLE",
-}
-DF_IMAGES_TABLE = (
-    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
-    "\t{{.UniqueSize}}\t{{.Containers}}"
-)
-
-
-def _setup_df(p: Parser) -> None:
-    p.flag("--format", kind="string", help=FORMAT_HELP)
-    p.flag("-v", "--verbose", help="Show detailed information on space usage")
-
-
-def _system_df(inv: Invocation, opts: argparse.Namespace) -> int:
-    from skiff.cli.format import Formatter, Record, TemplateError, human_size
-    from skiff.images import reference as references
-    from skiff.images.inspect import disk_usage
-
-    usage = disk_usage(inv.images(), containers_using(inv))
-    try:
-        if opts.verbose:
-            if opts.format and opts.format != "table":
-                raise InvalidArgument("--format is not supported with --verbose yet")
-            rows = []
-            for summary in usage["Images"]:
-                repository = tag = "<none>"
-                if summary["RepoTags"]:
-                    ref = references.parse(summary["RepoTags"][0])
-                    repository, tag = ref.familiar_name, ref.tag or "<none>"
-                rows.append(image_record(summary, repository, tag, "<none>", True))
-            table = Formatter("table", DF_IMAGES_TABLE, IMAGE_HEADERS).render(rows)
-            sys.stdout.write("Images space usage:\n\n" + table)
-            return 0
-        size, reclaimable = usage["Size"], usage["Reclaimable"]
-        text = human_size(reclaimable)
-        if size > 0:
-            text += f" ({reclaimable * 100 // size}%)"
-        row = Record(
-            "*formatter.diskUsageImagesContext",
-            {
-                "Active": str(usage["Active"]),
-                "Reclaimable": text,
-                "Size": human_size(size),
-                "TotalCount": str(usage["TotalCount"]),
-                "Type": "Images",
-            },
-        )
-        sys.stdout.write(Formatter(opts.format or "table", DF_TABLE, DF_HEADERS).render([row]))
-    except TemplateError as e:
-        raise CommandFailed(str(e)) from None
     return 0
 
 
@@ -1065,9 +967,6 @@ def register(registry: Registry) -> None:
     add(
         "image tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
         "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", no_flags, _tag, (2, 2), "tag",
-    )  # fmt: skip
-    add(
-        "system df", "Show skiff disk usage", "[OPTIONS]", _setup_df, _system_df, (0, 0),
     )  # fmt: skip
 
 

@@ -356,7 +356,8 @@ def _command_list(commands: dict[str, Any]) -> list[str]:
 
 def group_help(group: Group) -> str:
     out = [f"Usage:  {PROG} {group.name} COMMAND", "", group.summary, "", "Commands:"]
-    out += _command_list(group.commands)
+    # each command once, by its own name (``ls``, not its aliases ``list`` and ``ps``)
+    out += _command_list({n: c for n, c in group.commands.items() if c.path == f"{group.name} {n}"})
     out += ["", f"Run '{PROG} {group.name} COMMAND --help' for more information on a command."]
     return "\n".join(out) + "\n"
 
@@ -399,16 +400,24 @@ def _version(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 # The modules that register commands (each has ``register(registry)``).
-COMMAND_MODULES = ("images", "containers")
+COMMAND_MODULES = (
+    "images",
+    "containers",
+    "listing",
+    "system",
+    "completion",
+    "volumes",
+    "lifecycle",
+    "observe",
+    "transfer",
+    "attach",
+)
 
 
 def _load_commands() -> Registry:
     registry = Registry()
     registry.group("image", "Manage images")
     registry.group("system", f"Manage {PROG}")
-    registry.add(
-        Command("version", f"Show the {PROG} version information", "", lambda p: None, _version)
-    )
     import importlib
 
     for module in COMMAND_MODULES:

@@ -203,7 +203,7 @@ def _to_options(opts: argparse.Namespace, image: str, command: list[str]) -> Con
             "annotations": o.kv_to_dict(opts.annotation),
             "tty": opts.tty,
             "interactive": opts.interactive,
-            "attach": _attach(opts.attach),
+            "attach": _attach(opts),
             "auto_remove": opts.rm,
             "privileged": opts.privileged,
             "read_only": opts.read_only,
@@ -284,12 +284,18 @@ def _duration(value: str | None, flag: str) -> int:
     return parse_duration(value, flag) if value else 0
 
 
-def _attach(streams: list[str]) -> list[str]:
-    """``-a stdin -a stdout``: Docker's names, case-insensitive."""
+def _attach(opts: argparse.Namespace) -> list[str]:
+    """The streams a client attaches (Docker's AttachStdin/out/err): ``-a`` (Docker's
+    names, case-insensitive), none with ``-d``, else stdout, stderr and with ``-i``
+    stdin."""
     from skiff.engine.options import InvalidFlagValue
 
+    if not opts.attach:
+        if getattr(opts, "detach", False):
+            return []
+        return (["stdin"] if opts.interactive else []) + ["stdout", "stderr"]
     out = []
-    for stream in streams:
+    for stream in opts.attach:
         name = stream.lower()
         if name not in ("stdin", "stdout", "stderr"):
             raise InvalidFlagValue("attach", stream, "valid streams are STDIN, STDOUT and STDERR")

@@ -8,6 +8,7 @@ it. When the container's process exits, conmon records the exit code and runs
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -15,16 +16,19 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
-from skiff.engine import monitor
+from skiff.engine import events, health, monitor, restart
 from skiff.engine.containers import Container, ContainerStore, check_name, random_name
 from skiff.engine.filesystem import ContainerFiles
 from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound, SkiffError
 from skiff.images.service import ImageStore
 from skiff.paths import Paths
+from skiff.storage.volumes import VolumeStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from skiff.engine.options import ContainerOptions
@@ -67,23 +71,47 @@ class Engine:
         self.paths = paths
         self.images = ImageStore(paths)
         self.containers = ContainerStore(paths)
+        self.volumes = VolumeStore(paths, self.containers.db)
         self.runtime_root = os.path.join(paths.runroot, "runtime")
 
     # --- create / start ---------------------------------------------------------------
 
     def create(self, options: ContainerOptions) -> Container:
+        from skiff.engine import volumes
+        from skiff.engine.spec import command_line
+
         options.validate()
         image = self.images.get(options.image)
+        # Docker fixes the command at create ("No command specified" is a create error) and
+        # keeps it as Path and Args: ps and inspect show it without reading the image.
+        command = command_line(image.config.get("config") or {}, options)
         find_runtime(options.runtime or DEFAULT_RUNTIME)
         name = check_name(options.name) if options.name else self._free_name()
         container_id = secrets.token_hex(32)
+        mounts = volumes.resolve(options, image.config, self.volumes, self.containers)
         record = options.to_dict()
         container = self.containers.add(container_id, name, image.id, options.image, record)
+        files = ContainerFiles(self.paths, container_id)
+        created: list[str] = []
         try:
-            ContainerFiles(self.paths, container_id).make()
+            container.state = self.containers.set_state(
+                container_id, Path=command[0], Args=command[1:]
+            )
+            files.make()
+            created = self.volumes.attach(container_id, mounts)
+            if volumes.wants_copy(mounts):
+                files.mount(self.images.layer_dirs, image)
+                try:
+                    volumes.copy_image_content(self.volumes, container_id, mounts, files.rootfs)
+                finally:
+                    files.unmount()
         except BaseException:
+            files.remove()
             self.containers.remove(container_id)
+            for volume in created:
+                self.volumes.remove(volume, force=True)
             raise
+        events.record_container(self.containers.db, container, "create")
         return container
 
     def _free_name(self) -> str:
@@ -95,16 +123,22 @@ class Engine:
                 return name
         raise EngineError("could not generate a free container name")
 
-    def start(self, ref: str) -> Container:
+    def start(self, ref: str, before_start: Callable[[str], None] | None = None) -> Container:
+        """Start the container. ``before_start(bundle)`` runs once its monitor holds its
+        stdio and before its process runs: an attach connects there to see every byte."""
         container = self.containers.get(ref)
         with self.containers.lock(container.id):
             container = self.containers.get(container.id)
             if container.state.get("Running"):
                 return container
-            self._start_locked(container)
+            restart.started_by_user(self.containers, container.id)
+            self._start_locked(container, before_start)
         return self.containers.get(container.id)
 
-    def _start_locked(self, container: Container) -> None:
+    def _start_locked(
+        self, container: Container, before_start: Callable[[str], None] | None = None
+    ) -> None:
+        from skiff.engine import logs, volumes
         from skiff.engine.options import ContainerOptions
         from skiff.engine.spec import build_spec
 
@@ -117,9 +151,21 @@ class Engine:
         try:
             hostname = options.hostname or container.id[:12]
             files.write_etc(hostname, [])
+            mounts = self.volumes.mounts(container.id)
+            user = volumes.oci_mounts(self.volumes, container.id, mounts)
+            taken = {mount["destination"] for mount in user}  # -v over /etc/hosts wins
+            etc = [mount for mount in self._etc_mounts(files) if mount["destination"] not in taken]
             spec = build_spec(
-                image.config, options, files.rootfs, container.id, self._etc_mounts(files)
+                image.config,
+                options,
+                files.rootfs,
+                container.id,
+                etc + user,
+                namespace_paths=self._namespace_paths(options),
             )
+            propagation = volumes.rootfs_propagation(mounts)
+            if propagation:
+                spec["linux"]["rootfsPropagation"] = propagation
             with open(os.path.join(files.bundle, "config.json"), "w") as f:
                 json.dump(spec, f)
             runtime = find_runtime(options.runtime or DEFAULT_RUNTIME)
@@ -133,17 +179,25 @@ class Engine:
                 self._exit_command(container.id),
                 terminal=options.tty,
                 stdin=options.interactive,
+                # a terminal stays open for the next attach after a detach
+                stdin_once="stdin" in options.attach and not options.tty,
+                log_size_max=logs.size_limit(container.options),
+                keep_log=logs.enabled(container.options),
             )
+            if before_start is not None:
+                before_start(files.bundle)
             self._runtime(container, "start")
         except BaseException as e:
             self._runtime(container, "delete", "--force", check=False)
             files.unmount()
+            self.volumes.release(container.id)
             self.containers.set_state(container.id, Error=str(e), ExitCode=start_error_code(str(e)))
             raise
         self.containers.set_state(
             container.id,
             Status="running",
             Running=True,
+            Restarting=False,
             Pid=pid,
             ExitCode=0,
             Error="",
@@ -151,6 +205,25 @@ class Engine:
             StartedAt=_now(),
             FinishedAt="0001-01-01T00:00:00Z",
         )
+        events.record_container(self.containers.db, container, "start")
+        health.watch(self.paths, self.containers, container.id, image.config, container.options)
+
+    def _namespace_paths(self, options: ContainerOptions) -> dict[str, str]:
+        """``--network/--ipc/--pid container:X``: the namespaces of running container X."""
+        paths = {}
+        for kind, mode, word in (
+            ("network", options.network, "network"),
+            ("ipc", options.ipc, "IPC"),
+            ("pid", options.pid, "PID"),
+        ):
+            if not mode.startswith("container:"):
+                continue
+            other = self.containers.get(mode.removeprefix("container:"))
+            if not other.state.get("Running"):
+                raise Conflict(f"cannot join {word} of a non running container: {other.id}")
+            proc_name = {"network": "net", "ipc": "ipc", "pid": "pid"}[kind]
+            paths[kind] = f"/proc/{other.state['Pid']}/ns/{proc_name}"
+        return paths
 
     def _etc_mounts(self, files: ContainerFiles) -> list[dict[str, Any]]:
         return [
@@ -189,11 +262,15 @@ class Engine:
 
     # --- exit ---------------------------------------------------------------------------
 
-    def cleanup(self, ref: str) -> int | None:
+    def cleanup(self, ref: str, from_monitor: bool = False) -> int | None:
         """After the container's process exited (conmon's exit command, or the command
         that ran it in the foreground): record the exit, release the runtime's state and
         the rootfs mount; --rm and restart policies. The exit code, None if the container
-        is gone (another command cleaned up first)."""
+        is gone (another command cleaned up first).
+
+        While a command runs the container in the foreground (:meth:`attached`), the
+        monitor's cleanup leaves ``--rm`` to that command, which must still read the exit
+        code when it sees the exit."""
         try:
             container = self.containers.get(ref)
         except NotFound:
@@ -206,12 +283,12 @@ class Engine:
             files = ContainerFiles(self.paths, container.id)
             paths = monitor.MonitorPaths(self.paths.runroot, files.dir, container.id)
             code = monitor.read_exit_code(paths)
-            if container.state.get("Running"):
+            if container.state.get("Running") and not container.state.get("Restarting"):
                 oom_killed = self._oom_killed(container)
                 self._runtime(container, "delete", "--force", check=False)
                 files.unmount()
-                container.state = self.containers.set_state(
-                    container.id,
+                self.volumes.release(container.id)
+                exited = dict(
                     Status="exited",
                     Running=False,
                     Paused=False,
@@ -219,10 +296,51 @@ class Engine:
                     ExitCode=code if code is not None else 255,
                     OOMKilled=oom_killed,
                     FinishedAt=_now(),
+                    **health.stopped(container.state),
                 )
-            if container.options.get("auto_remove"):
-                self._remove_locked(container)
+                restart.after_exit(container, exited)  # may make it Restarting instead
+                container.state = self.containers.set_state(container.id, **exited)
+                events.record_container(
+                    self.containers.db, container, "die", exitCode=str(exited["ExitCode"])
+                )
+            if container.options.get("auto_remove") and not (
+                from_monitor and self._attached(container.id)
+            ):
+                self._remove_locked(container, volumes=True)
             return int(container.state.get("ExitCode", 0))
+
+    def _attach_marker(self, container_id: str) -> str:
+        return os.path.join(self.paths.runroot, "attached", container_id)
+
+    @contextmanager
+    def attached(self, ref: str) -> Iterator[None]:
+        """Held by a command that runs a container in the foreground (a shared flock, so
+        a crash of the command releases it)."""
+        path = self._attach_marker(self.containers.get(ref).id)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def _attached(self, container_id: str) -> bool:
+        try:
+            fd = os.open(self._attach_marker(container_id), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def _oom_killed(self, container: Container) -> bool:
         """Whether the kernel's OOM killer killed a process of the container (its cgroup
@@ -250,7 +368,7 @@ class Engine:
         except NotFound:
             return
         if container.options.get("auto_remove"):
-            self.remove(container.id, force=True)
+            self.remove(container.id, force=True, volumes=True)
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
         """Until the container is not running; its exit code."""
@@ -273,7 +391,13 @@ class Engine:
         container = self.containers.get(ref)
         if not container.state.get("Running"):
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
+        cancel = restart.cancels_restart(signal, container.options.get("stop_signal") or "")
+        if not restart.stopped_by_user(self.containers, container.id, cancel):
+            return  # in its restart back-off: no process to signal
         self._runtime(container, "kill", after=(signal,))
+        events.record_container(
+            self.containers.db, container, "kill", signal=events.signal_number(signal)
+        )
 
     def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         """The stop signal (``--stop-signal``, SIGTERM), then SIGKILL after the grace
@@ -281,18 +405,23 @@ class Engine:
         container = self.containers.get(ref)
         if not container.state.get("Running"):
             return
+        if not restart.stopped_by_user(self.containers, container.id, cancel=True):
+            return  # it was in its restart back-off: now exited
         if container.state.get("Paused"):
             self.unpause(container.id)
         signal = signal or container.options.get("stop_signal") or "SIGTERM"
         grace = timeout if timeout is not None else container.options.get("stop_timeout") or 10
         self._runtime(container, "kill", after=(signal,), check=False)
+        events.record_container(
+            self.containers.db, container, "kill", signal=events.signal_number(signal)
+        )
         try:
             self.wait(container.id, timeout=None if grace < 0 else grace)
-            return
         except EngineError:
-            pass
-        self._runtime(container, "kill", "--all", after=("KILL",), check=False)
-        self.wait(container.id, timeout=30)
+            self._runtime(container, "kill", "--all", after=("KILL",), check=False)
+            events.record_container(self.containers.db, container, "kill", signal="9")
+            self.wait(container.id, timeout=30)
+        events.record_container(self.containers.db, container, "stop")
 
     def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         container = self.containers.get(ref)
@@ -300,6 +429,7 @@ class Engine:
         self.wait(container.id, timeout=30)
         self.cleanup(container.id)
         self.start(container.id)
+        events.record_container(self.containers.db, container, "restart")
 
     def pause(self, ref: str) -> None:
         container = self._running(ref)
@@ -307,6 +437,7 @@ class Engine:
             raise Conflict(f"Container {container.id} is already paused")
         self._runtime(container, "pause")
         self.containers.set_state(container.id, Paused=True, Status="paused")
+        events.record_container(self.containers.db, container, "pause")
 
     def unpause(self, ref: str) -> None:
         container = self.containers.get(ref)
@@ -314,6 +445,7 @@ class Engine:
             raise Conflict(f"Container {container.id} is not paused")
         self._runtime(container, "resume")
         self.containers.set_state(container.id, Paused=False, Status="running")
+        events.record_container(self.containers.db, container, "unpause")
 
     def _running(self, ref: str) -> Container:
         container = self.containers.get(ref)
@@ -327,6 +459,8 @@ class Engine:
         if name == container.name:
             raise InvalidArgument("Renaming a container with the same name as its current name")
         self.containers.rename(container.id, name)
+        attributes = events.container_attributes(container, name=name, oldName="/" + container.name)
+        events.record(self.containers.db, "container", "rename", container.id, attributes)
 
     def update(self, ref: str, changes: dict[str, Any]) -> None:
         """``update``: new resource limits (and restart policy), applied at once to a
@@ -359,17 +493,25 @@ class Engine:
                     f"You cannot remove a running container {container.id}. Stop the container "
                     "before attempting removal or force remove"
                 )
-            self._runtime(container, "kill", "--all", after=("KILL",), check=False)
-            self.wait(container.id, timeout=30)
+            if restart.stopped_by_user(self.containers, container.id, cancel=True):
+                self._runtime(container, "kill", "--all", after=("KILL",), check=False)
+                self.wait(container.id, timeout=30)
         with self.containers.lock(container.id):
             try:
                 container = self.containers.get(container.id)
             except NotFound:
                 return
-            self._remove_locked(container)
+            self._remove_locked(container, volumes)
 
-    def _remove_locked(self, container: Container) -> None:
-        self._runtime(container, "delete", "--force", check=False)
+    def _remove_locked(self, container: Container, volumes: bool = False) -> None:
+        """Remove the container; with ``volumes`` (``rm -v``, ``--rm``) its anonymous
+        volumes too."""
+        from skiff.engine.volumes import remove_anonymous
+
+        mounts = self.volumes.mounts(container.id)
+        self.volumes.release(container.id)
+        if os.path.exists(os.path.join(self.runtime_root, container.id)):
+            self._runtime(container, "delete", "--force", check=False)
         ContainerFiles(self.paths, container.id).remove()
         paths = monitor.MonitorPaths(self.paths.runroot, "", container.id)
         for path in (paths.exit_file,):
@@ -380,6 +522,9 @@ class Engine:
         shutil.rmtree(os.path.dirname(paths.attach_socket), ignore_errors=True)
         self.containers.remove(container.id)
         self.containers.drop_lock(container.id)
+        events.record_container(self.containers.db, container, "destroy")
+        if volumes:
+            remove_anonymous(self.volumes, mounts)
 
     def list(self, all: bool = False) -> list[Container]:
         return [c for c in self.containers.all() if all or c.state.get("Running")]

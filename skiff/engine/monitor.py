@@ -42,9 +42,15 @@ def start_monitor(
     exit_command: list[str],
     terminal: bool = False,
     stdin: bool = False,
+    stdin_once: bool = False,
     log_size_max: int | None = None,
+    keep_log: bool = True,
 ) -> int:
-    """Start conmon for a bundle and let it create the container; the container's pid."""
+    """Start conmon for a bundle and let it create the container; the container's pid.
+    Without ``keep_log`` (``--log-driver none``) conmon keeps no log (its ``none`` driver).
+    With ``stdin_once`` the container's stdin closes when the attached client's input
+    ends (Docker's StdinOnce: ``run -i`` in the foreground); otherwise it stays open for
+    the next attach."""
     os.makedirs(paths.exit_dir, exist_ok=True)
     os.makedirs(os.path.dirname(paths.attach_socket), exist_ok=True)
     try:
@@ -61,7 +67,7 @@ def start_monitor(
         "-b", bundle,
         "-p", paths.pidfile,
         "-P", paths.conmon_pidfile,
-        "-l", f"k8s-file:{paths.log}",
+        "-l", f"{'k8s-file' if keep_log else 'none'}:{paths.log}",
         "--exit-dir", paths.exit_dir,
         "--socket-dir-path", paths.socket_dir,
         "--full-attach",
@@ -75,7 +81,7 @@ def start_monitor(
     if terminal:
         args.append("-t")
     if stdin:
-        args += ["-i", "--leave-stdin-open"]
+        args += ["-i"] if stdin_once else ["-i", "--leave-stdin-open"]
     if log_size_max:
         args += ["--log-size-max", str(log_size_max)]
     sync_read, sync_write = os.pipe()

@@ -1,6 +1,7 @@
-"""mount(2), umount2(2), pivot_root(2) and mount_setattr(2)."""
+"""mount(2), umount2(2), pivot_root(2), open_tree(2) and mount_setattr(2)."""
 
 import ctypes
+import os
 
 from skiff.linux.libc import check, libc, syscall
 
@@ -33,7 +34,8 @@ PROPAGATION_FLAGS = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE
 
 MNT_DETACH = 0x2
 
-# mount_setattr(2)
+# mount_setattr(2), open_tree(2)
+AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 AT_EMPTY_PATH = 0x1000
 MOUNT_ATTR_RDONLY = 0x1
@@ -83,6 +85,18 @@ class _MountAttr(ctypes.Structure):
         ("propagation", ctypes.c_uint64),
         ("userns_fd", ctypes.c_uint64),
     ]
+
+
+OPEN_TREE_CLONE = 0x1
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    """open_tree(2) (Linux 5.2): with ``OPEN_TREE_CLONE``, an ``O_PATH`` descriptor of a
+    detached copy of the mount at ``path``: it outlives an unmount of the original, which
+    it does not keep busy. Closed on exec."""
+    return syscall(
+        "open_tree", ctypes.c_int(dirfd), path.encode(), ctypes.c_uint(flags | os.O_CLOEXEC)
+    )
 
 
 def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int, attr_clr: int) -> None:

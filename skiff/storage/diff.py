@@ -84,8 +84,9 @@ def _check_self_contained(path: bytes, xattrs: dict[bytes, bytes]) -> None:
 
 
 class _Differ:
-    def __init__(self, writer: tarstream.TarWriter) -> None:
+    def __init__(self, writer: tarstream.TarWriter, skip: frozenset[bytes]) -> None:
         self.writer = writer
+        self.skip = skip
         self.result = DiffResult(0, "")
         self.links: dict[tuple[int, int], bytes] = {}
 
@@ -113,6 +114,8 @@ class _Differ:
     def entry(self, dfd: int, prefix: bytes, name: bytes) -> int | None:
         """Write one entry; returns an open fd of it if it is a directory to descend."""
         path = prefix + name
+        if path in self.skip:
+            return None
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         mode = st.st_mode
         writer = self.writer
@@ -270,15 +273,16 @@ def _proc_path(dirfd: int, name: bytes) -> str:
     return f"/proc/self/fd/{dirfd}/{os.fsdecode(name)}"
 
 
-def write_diff(upper: str, out: BinaryIO) -> DiffResult:
-    """Write the overlay upper directory ``upper`` to ``out`` as an OCI layer tar.
+def write_diff(upper: str, out: BinaryIO, skip: frozenset[bytes] = frozenset()) -> DiffResult:
+    """Write the overlay upper directory ``upper`` to ``out`` as an OCI layer tar, without
+    the entries (and what is below them) whose paths are in ``skip`` (``b"etc/hosts"``).
 
     Returns the number of bytes written and their sha256 (the layer's diff ID), hashed as
     they are written.
     """
     digest = hashlib.sha256()
     writer = tarstream.TarWriter(out, on_write=digest.update)
-    differ = _Differ(writer)
+    differ = _Differ(writer, skip)
     rootfd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         differ.walk(rootfd)

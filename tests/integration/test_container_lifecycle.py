@@ -337,3 +337,24 @@ def test_sharing_namespaces_with_another_container(skiff: Skiff, busybox: str):
     assert refused.err.startswith("Error: cannot join PID of a non running container: ")
     host = skiff.ok("run", "--rm", "--pid", "host", "--uts", "host", "busybox", "hostname")
     assert host.strip() == os.uname().nodename
+
+
+def test_pull_and_platform_flags(skiff: Skiff, busybox: str):
+    bad = skiff("run", "--pull", "sometimes", "busybox", "true")
+    assert bad.code == 125
+    assert bad.err == (
+        'Error: invalid pull option: \'sometimes\': must be one of "always", "missing" or "never"\n'
+    )
+    other = skiff("run", "--platform", "linux/arm64", "busybox", "true")
+    assert other.code == 125
+    assert other.err == (
+        "Error: image with reference busybox was found but does not provide the specified "
+        "platform (linux/arm64)\n"
+    )
+    assert (
+        skiff.ok(
+            "run", "--rm", "--pull", "never", "--platform", "linux/amd64", "busybox", "echo", "ok"
+        )
+        == "ok\n"
+    )
+    assert Engine(skiff.paths).containers.all() == []

@@ -13,7 +13,7 @@ def mount_points() -> set[str]:
 # What other software on this machine makes and removes while tests run, not a test's
 # leaks: the sandbox's command runner (a cgroup per command), and the peer engines that
 # benchmarks and interop tests start (dockerd's and podman's cgroups and mounts).
-FOREIGN_CGROUPS = ("process_api", "docker", "libpod_parent")
+FOREIGN_CGROUPS = ("process_api", "docker", "libpod_parent", "skiff-bench-")
 FOREIGN_MOUNTS = ("/tmp/skiff-bench-", "/var/lib/docker/", "/run/docker/", "/var/lib/containers/")
 
 
@@ -22,7 +22,7 @@ def cgroup_dirs() -> set[str]:
     for mountpoint in _cgroup_mountpoints():
         for dirpath, dirnames, _ in os.walk(mountpoint):
             if dirpath == mountpoint:
-                dirnames[:] = [d for d in dirnames if d not in FOREIGN_CGROUPS]
+                dirnames[:] = [d for d in dirnames if not d.startswith(FOREIGN_CGROUPS)]
             found.add(dirpath)
     return found
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from skiff import units
 from skiff.cli import format as fmt
 from skiff.cli.main import main
 from skiff.errors import InvalidArgument
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
     ],
 )
 def test_human_size_with_precision_3(size, expected):
-    assert fmt.human_size_precision(size, 3) == expected
+    assert units.human_size_precision(size, 3) == expected
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_human_size_with_precision_3(size, expected):
     [(0, "0B"), (1_984_239, "1.984MB"), (4_186_112, "4.186MB"), (4096, "4.096kB"), (2e9, "2GB")],
 )
 def test_human_size_is_precision_4(size, expected):
-    assert fmt.human_size(size) == expected
+    assert units.human_size(size) == expected
 
 
 # --- durations and times ----------------------------------------------------------------
@@ -81,7 +82,7 @@ def test_human_size_is_precision_4(size, expected):
     ],
 )
 def test_human_duration(seconds, expected):
-    assert fmt.human_duration(seconds) == expected
+    assert units.human_duration(seconds) == expected
 
 
 def test_since_says_ago():
@@ -433,7 +434,8 @@ def test_command_help_is_dockers_layout():
 
 def test_version():
     assert run("--version")[:2] == (0, "skiff version 0.1.0\n")
-    assert run("version")[:2] == (0, "skiff version 0.1.0\n")
+    code, out, _ = run("version")  # Docker's layout: tests/unit/test_cli_system.py
+    assert (code, out.splitlines()[:2]) == (0, ["Client:", " Version:           0.1.0"])
 
 
 def test_unknown_command():

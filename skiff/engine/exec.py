@@ -1,0 +1,418 @@
+"""``exec``: a new process in a running container, run by the container's OCI runtime.
+
+The process is Docker's: the container's own OCI process (capabilities, rlimits,
+no_new_privileges, user, working directory) with the exec's arguments, environment
+(``PATH``, ``HOSTNAME``, ``TERM=xterm`` with a terminal, the container's variables,
+then ``-e``/``--env-file``; ``HOME`` of the user when none is set), ``-u`` resolved
+against the container's /etc/passwd and /etc/group, ``-w``, and every capability with
+``--privileged``.
+
+It runs as ``RUNTIME exec --detach --pid-file F --process P ID``: the runtime exits once
+the process has started, so its exit status tells a start failure (its error is in its
+``--log``, in JSON) from the process's own. This command is a child subreaper, so the
+process becomes its child when the runtime exits and its exit status is ours to wait for
+(through a pidfd). The runtime runs in a session of its own: the process, like Docker's,
+gets no signal from our terminal. Without a terminal the process's stdin and stdout are
+ours; its stderr comes through a pipe, held back until the runtime has exited (before
+that it is the runtime's error). With a terminal the runtime sends the pty master over a
+``--console-socket`` and this command proxies it (raw mode, window size, detach keys).
+A process whose pty master nobody holds gets SIGHUP, so after a detach (``-d -t``, or the
+detach keys) a small process of ours keeps the master and drains it, as Docker's daemon
+would, until the process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+from skiff.engine.attach import DEFAULT_DETACH_KEYS, PtyEndpoint, pump, terminal_size, write_all
+from skiff.engine.filesystem import ContainerFiles
+from skiff.errors import Conflict, SkiffError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from skiff.engine.containers import Container
+    from skiff.engine.engine import Engine
+
+
+class ExecFailed(SkiffError):
+    """The process could not be started: Docker's message, 127 when its command was not
+    found, 126 otherwise (the CLI prints it as is, or as ``Error: ...`` with ``-d``)."""
+
+    exit_code = 126
+
+    def __init__(self, message: str, exit_code: int = 126) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ExecConfig:
+    """What ``docker exec`` was asked (``env``: the ``--env-file`` lines, then ``-e``,
+    parsed; ``detach_keys``: parsed, see ``attach.parse_detach_keys``)."""
+
+    def __init__(
+        self,
+        command: list[str],
+        env: list[str] | None = None,
+        user: str = "",
+        workdir: str = "",
+        tty: bool = False,
+        interactive: bool = False,
+        detach: bool = False,
+        privileged: bool = False,
+        detach_keys: bytes = DEFAULT_DETACH_KEYS,
+    ) -> None:
+        self.command = command
+        self.env = env or []
+        self.user = user
+        self.workdir = workdir
+        self.tty = tty
+        self.interactive = interactive
+        self.detach = detach
+        self.privileged = privileged
+        self.detach_keys = detach_keys
+
+
+def running_container(engine: Engine, ref: str) -> Container:
+    """The container to exec in; Docker's errors when it is not running, paused or
+    restarting."""
+    container = engine.containers.get(ref)
+    state = container.state
+    if not state.get("Running"):
+        raise Conflict(f"Container {container.id} is not running")
+    if state.get("Paused"):
+        raise Conflict(f"Container {ref} is paused, unpause the container before exec")
+    if state.get("Restarting"):
+        raise Conflict(
+            f"Container {container.id} is restarting, wait until the container is running"
+        )
+    return container
+
+
+def process_spec(
+    engine: Engine,
+    container: Container,
+    config: ExecConfig,
+    console_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The OCI process of the exec (moby's ``ContainerExecCreate`` and ``Start``)."""
+    from skiff.engine.spec import DEFAULT_PATH, merge_env, replace_or_append_env
+
+    files = ContainerFiles(engine.paths, container.id)
+    with open(os.path.join(files.bundle, "config.json")) as f:
+        process: dict[str, Any] = json.load(f)["process"]
+    base_env = process.get("env") or []
+    hostname = next((e[9:] for e in base_env if e.startswith("HOSTNAME=")), "")
+    home = next((e[5:] for e in base_env if e.startswith("HOME=")), "/")
+    if config.user:
+        from skiff.engine.userinfo import resolve_user_in_rootfs
+
+        user = resolve_user_in_rootfs(
+            files.rootfs, config.user, container.options.get("group_add") or []
+        )
+        process["user"] = user.oci()
+        home = user.home
+    image_env = (engine.images.get(container.image_id).config.get("config") or {}).get("Env")
+    defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
+    if config.tty:
+        defaults.append("TERM=xterm")
+    env = replace_or_append_env(
+        defaults, merge_env(container.options.get("env") or [], image_env or [])
+    )
+    env = replace_or_append_env(env, config.env)
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    process["args"] = list(config.command)
+    process["env"] = env
+    process["cwd"] = config.workdir or process.get("cwd") or "/"
+    process["terminal"] = config.tty
+    process.pop("consoleSize", None)
+    if config.tty and console_size:
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
+    if config.privileged:
+        from skiff.engine.options import host_capabilities
+
+        every = host_capabilities()
+        process["capabilities"] = {"bounding": every, "effective": every, "permitted": every}
+    for label in ("apparmorProfile", "selinuxLabel"):
+        process.pop(label, None)
+    return process
+
+
+def docker_message(error: str, process: dict[str, Any]) -> str:
+    """The runtime's error in Docker's words (runc's, which skiff-runtime's become):
+    ``OCI runtime exec failed: exec failed: unable to start container process: ...``."""
+    command = process["args"][0] if process.get("args") else ""
+    cwd = process.get("cwd", "")
+    reason, _, path = error.partition(": ")
+    if error.startswith("exec failed:"):
+        detail = error
+    else:
+        if error.startswith('exec: "') and error.endswith('": no such file or directory'):
+            error = f'exec: "{command}": stat {command}: no such file or directory'
+        elif path and path == cwd and reason in ("No such file or directory", "Not a directory"):
+            error = f'chdir to cwd ("{cwd}") set in config.json failed: {reason.lower()}'
+        elif path and reason in ("Permission denied", "Is a directory"):
+            error = f'exec: "{command}": {reason.lower()}'
+        detail = f"exec failed: unable to start container process: {error}"
+    return f"OCI runtime exec failed: {detail}: unknown"
+
+
+def _exit_code(message: str) -> int:
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    return 126
+
+
+def exec_in_container(engine: Engine, ref: str, config: ExecConfig) -> int | None:
+    """Run the exec with this process's stdio; the process's exit code (0 at once with
+    ``detach``), or None when the user detached (``-it`` and the detach keys)."""
+    from skiff.engine.engine import DEFAULT_RUNTIME, find_runtime
+
+    container = running_container(engine, ref)
+    if config.workdir and not config.workdir.startswith("/"):
+        raise ExecFailed(
+            "OCI runtime exec failed: exec failed: Cwd must be an absolute path: unknown"
+        )
+    size = (terminal_size(0) or terminal_size(1)) if config.tty else None
+    process = process_spec(engine, container, config, size)
+    runtime = find_runtime(container.options.get("runtime") or DEFAULT_RUNTIME)
+    work = os.path.join(engine.paths.runroot, "exec", os.urandom(8).hex())
+    os.makedirs(work, mode=0o700)
+    try:
+        with _Exec(work, runtime, engine.runtime_root, container.id, process, config) as run:
+            return run.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class _Exec:
+    """One run of ``RUNTIME exec``, and then of its process."""
+
+    def __init__(
+        self,
+        work: str,
+        runtime: str,
+        runtime_root: str,
+        container_id: str,
+        process: dict[str, Any],
+        config: ExecConfig,
+    ) -> None:
+        self.work = work
+        self.process = process
+        self.config = config
+        self.command = [
+            runtime, "--root", runtime_root,
+            "--log", os.path.join(work, "log"), "--log-format", "json",
+            "exec", "--detach",
+            "--process", os.path.join(work, "process.json"),
+            "--pid-file", os.path.join(work, "pid"),
+        ]  # fmt: skip
+        self.container_id = container_id
+        self.fds: list[int] = []
+        self.listener: Any = None
+        self.stderr = -1
+
+    def __enter__(self) -> _Exec:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        for fd in self.fds:
+            os.close(fd)
+
+    def _fd(self, fd: int) -> int:
+        self.fds.append(fd)
+        return fd
+
+    def wait(self) -> int | None:
+        config = self.config
+        with open(os.path.join(self.work, "process.json"), "w") as f:
+            json.dump(self.process, f)
+        pass_fds: tuple[int, ...] = ()
+        if config.tty:
+            pass_fds = (self._listen(),)
+        devnull = self._fd(os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC))
+        foreground = not config.detach
+        if foreground:
+            from skiff.linux import prctl
+
+            prctl.set_child_subreaper()
+        # Our stderr only for a process in the foreground without a terminal: it comes
+        # through a pipe, so that the runtime's own error does not reach the user.
+        if foreground and not config.tty:
+            self.stderr, stderr_w = os.pipe2(os.O_CLOEXEC)
+            self._fd(self.stderr)
+        else:
+            stderr_w = devnull
+        plain = foreground and not config.tty
+        try:
+            runtime = subprocess.Popen(
+                [*self.command, self.container_id],
+                stdin=0 if plain and config.interactive else devnull,
+                stdout=1 if plain else devnull,
+                stderr=stderr_w,
+                pass_fds=pass_fds,
+                start_new_session=True,
+            )
+        finally:
+            if stderr_w != devnull:
+                os.close(stderr_w)
+        held = self._wait_runtime(runtime)
+        if runtime.returncode != 0:
+            message = docker_message(self._runtime_error(), self.process)
+            raise ExecFailed(message, _exit_code(message))
+        with open(os.path.join(self.work, "pid")) as f:
+            pid = int(f.read())
+        master = self._receive_master() if config.tty else -1
+        if config.detach:
+            if master >= 0:
+                _hold_terminal(master)
+            return 0
+        return self._wait_process(pid, master, held)
+
+    def _listen(self) -> int:
+        """The console socket, bound in our work directory; the runtime reaches it as
+        ``/proc/self/fd/N/console.sock`` of the directory fd it inherits (its full path
+        may be too long for a unix socket)."""
+        import socket
+
+        directory = self._fd(os.open(self.work, os.O_PATH | os.O_DIRECTORY))
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        path = f"/proc/self/fd/{directory}/console.sock"
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.command += ["--console-socket", path]
+        return directory
+
+    def _wait_runtime(self, runtime: subprocess.Popen[bytes]) -> bytes:
+        """Until the runtime exits; what came on the stderr pipe meanwhile."""
+        import select
+
+        if self.stderr < 0:
+            runtime.wait()
+            return b""
+        held = bytearray()
+        pidfd = self._fd(os.pidfd_open(runtime.pid))
+        reading = True
+        while True:
+            ready, _, _ = select.select([pidfd, self.stderr] if reading else [pidfd], [], [])
+            if self.stderr in ready:
+                chunk = os.read(self.stderr, 65536)
+                held += chunk
+                reading = bool(chunk)
+            if pidfd in ready:
+                runtime.wait()
+                return bytes(held)
+
+    def _runtime_error(self) -> str:
+        """The runtime's last error, from its JSON log."""
+        message = ""
+        try:
+            with open(os.path.join(self.work, "log")) as f:
+                for line in f:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if entry.get("level") == "error":
+                        message = str(entry.get("msg", ""))
+        except OSError:
+            pass
+        return message.removeprefix("skiff-runtime: ") or "the runtime failed"
+
+    def _receive_master(self) -> int:
+        """The pty master the process's side sent before the runtime exited."""
+        import socket
+
+        self.listener.setblocking(False)
+        connection, _ = self.listener.accept()
+        with connection:
+            _, fds, _, _ = socket.recv_fds(connection, 4096, 1)
+        if not fds:
+            raise ExecFailed("OCI runtime exec failed: no terminal received: unknown")
+        return fds[0]
+
+    def _wait_process(self, pid: int, master: int, held: bytes) -> int | None:
+        """Copy the process's stdio until it exits; its exit code (None: detached)."""
+        pidfd = self._fd(os.pidfd_open(pid))
+        if master >= 0:
+            config = self.config
+            ending = pump(
+                PtyEndpoint(master),
+                stdin=0 if config.interactive else None,
+                stdout=1,
+                stderr=2,
+                tty=True,
+                detach_keys=config.detach_keys,
+                done_fd=pidfd,
+            )
+            if ending == "detached":
+                _hold_terminal(master)
+                return None
+            os.close(master)
+        else:
+            _relay_stderr(self.stderr, held, pidfd)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return code if code >= 0 else 128 - code
+
+
+def _relay_stderr(pipe: int, held: bytes, pidfd: int) -> None:
+    """The process's stderr to ours until it exits (and what it left in the pipe)."""
+    import select
+
+    write_all(2, held)
+    os.set_blocking(pipe, False)
+    reading = True
+    while True:
+        ready, _, _ = select.select([pipe, pidfd] if reading else [pidfd], [], [])
+        if pipe in ready:
+            try:
+                chunk = os.read(pipe, 65536)
+            except BlockingIOError:
+                continue
+            write_all(2, chunk)
+            reading = bool(chunk)
+        if pidfd in ready:
+            while reading:
+                try:
+                    chunk = os.read(pipe, 65536)
+                except BlockingIOError:
+                    return
+                write_all(2, chunk)
+                reading = bool(chunk)
+            return
+
+
+def _hold_terminal(master: int) -> None:
+    """Keep a detached process's pty master open, and drain it, in a process of its own
+    that ends with the process (a double fork: nothing for us to reap)."""
+    child = os.fork()
+    if child == 0:
+        try:
+            if os.fork() == 0:
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                os.closerange(3, master)
+                os.closerange(master + 1, 65536)
+                os.set_blocking(master, True)
+                while True:
+                    try:
+                        if not os.read(master, 65536):
+                            break
+                    except OSError:
+                        break
+        finally:
+            os._exit(0)
+    os.close(master)
+    os.waitpid(child, 0)
