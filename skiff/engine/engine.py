@@ -298,6 +298,8 @@ class Engine:
                     FinishedAt=_now(),
                     **health.stopped(container.state),
                 )
+                if oom_killed:
+                    events.record_container(self.containers.db, container, "oom")
                 restart.after_exit(container, exited)  # may make it Restarting instead
                 container.state = self.containers.set_state(container.id, **exited)
                 events.record_container(
@@ -519,7 +521,6 @@ class Engine:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-        shutil.rmtree(os.path.dirname(paths.attach_socket), ignore_errors=True)
         self.containers.remove(container.id)
         self.containers.drop_lock(container.id)
         events.record_container(self.containers.db, container, "destroy")

@@ -24,8 +24,8 @@ class MonitorPaths:
     def __init__(self, runroot: str, container_dir: str, container_id: str) -> None:
         self.exit_dir = os.path.join(runroot, "exits")
         self.exit_file = os.path.join(self.exit_dir, container_id)
-        self.socket_dir = os.path.join(runroot, "sockets")
-        self.attach_socket = os.path.join(self.socket_dir, container_id, "attach")
+        # conmon's attach socket (--full-attach) and ctl fifo are in the bundle
+        self.socket_dir = container_dir
         self.conmon_pidfile = os.path.join(container_dir, "conmon.pid")
         self.pidfile = os.path.join(container_dir, "pid")
         self.log = os.path.join(container_dir, "container.log")
@@ -52,7 +52,6 @@ def start_monitor(
     ends (Docker's StdinOnce: ``run -i`` in the foreground); otherwise it stays open for
     the next attach."""
     os.makedirs(paths.exit_dir, exist_ok=True)
-    os.makedirs(os.path.dirname(paths.attach_socket), exist_ok=True)
     try:
         os.unlink(paths.exit_file)
     except FileNotFoundError:
