@@ -28,13 +28,16 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-# skiff-runtime's launcher replaces pip's: Python without site (-IS) and without the
-# `import re` of pip's template, because the runtime's start-up time is measured against
-# runc's (docs/runtime.md). Byte code is compiled up front for the same reason.
+# The launchers of skiff-runtime and skiff replace pip's: Python without site (-IS) and
+# without the `import re` of pip's template, because start-up time is measured against
+# runc's and docker's (docs/runtime.md, docs/benchmarks.md); skiff finds its libraries in
+# the venv's site-packages. Byte code is compiled up front for the same reason.
 install: venv
 	$(BIN)/pip install -q -e '.[dev]'
 	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.runtime.cli import main\nsys.exit(main())\n' \
 		"$(BIN)/python" "$(CURDIR)" > $(BIN)/skiff-runtime
+	printf '#!%s -IS\nimport sys\nsys.path[:0] = ["%s", "%s"]\nfrom skiff.cli.main import main\nsys.exit(main())\n' \
+		"$(BIN)/python" "$(CURDIR)" "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" > $(BIN)/skiff
 	$(BIN)/python -m compileall -q skiff
 	ln -sf $(BIN)/skiff /usr/local/bin/skiff
 	ln -sf $(BIN)/skiff-runtime /usr/local/bin/skiff-runtime
