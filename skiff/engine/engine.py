@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -87,7 +86,7 @@ class Engine:
         command = command_line(image.config.get("config") or {}, options)
         find_runtime(options.runtime or DEFAULT_RUNTIME)
         name = check_name(options.name) if options.name else self._free_name()
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()  # secrets.token_hex, without its imports
         mounts = volumes.resolve(options, image.config, self.volumes, self.containers)
         record = options.to_dict()
         container = self.containers.add(container_id, name, image.id, options.image, record)
@@ -252,13 +251,45 @@ class Engine:
     def _runtime(
         self, container: Container, *args: str, after: tuple[str, ...] = (), check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        """``RUNTIME --root ROOT ARGS ID AFTER`` with the container's runtime (``--runtime``)."""
-        binary = find_runtime(container.options.get("runtime") or DEFAULT_RUNTIME)
+        """``RUNTIME --root ROOT ARGS ID AFTER`` with the container's runtime (``--runtime``).
+
+        skiff-runtime's ``start`` and ``delete`` run in this process: the same handlers
+        the command runs, without two process start-ups on every ``run``."""
+        name = container.options.get("runtime") or DEFAULT_RUNTIME
+        if name == DEFAULT_RUNTIME and args[:1] in (("start",), ("delete",)) and not after:
+            return self._skiff_runtime_in_process(container, args, check)
+        binary = find_runtime(name)
         command = [binary, "--root", self.runtime_root, *args, container.id, *after]
         result = subprocess.run(command, capture_output=True, text=True)
         if check and result.returncode != 0:
             raise EngineError(result.stderr.strip().removeprefix("skiff-runtime: "))
         return result
+
+    def _skiff_runtime_in_process(
+        self, container: Container, args: tuple[str, ...], check: bool
+    ) -> subprocess.CompletedProcess[str]:
+        from skiff.runtime import lifecycle
+        from skiff.runtime.state import ContainerDir
+
+        state = ContainerDir(self.runtime_root, container.id)
+        code, message = 0, ""
+        try:
+            state.lock()
+            try:
+                if args[0] == "start":
+                    lifecycle.start(state)
+                else:
+                    lifecycle.delete(state, force="--force" in args)
+            finally:
+                state.unlock()
+        except SkiffError as e:
+            if not (args[0] == "delete" and isinstance(e, NotFound) and "--force" in args):
+                code, message = 1, str(e)
+        except OSError as e:
+            code, message = 1, str(e)
+        if check and code:
+            raise EngineError(message)
+        return subprocess.CompletedProcess(args, code, "", message)
 
     # --- exit ---------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 from skiff.errors import EngineError
 from skiff.storage.layers import LayerDirs, mount_overlay
@@ -51,9 +50,12 @@ class ContainerFiles:
 
     def unmount(self) -> None:
         if self.mounted():
-            result = subprocess.run(["umount", self.rootfs], capture_output=True, text=True)
-            if result.returncode != 0:
-                raise EngineError(f"unmount {self.rootfs}: {result.stderr.strip()}")
+            from skiff.linux.mount import umount
+
+            try:
+                umount(self.rootfs)
+            except OSError as e:
+                raise EngineError(f"unmount {self.rootfs}: {e.strerror}") from None
 
     def write_etc(self, hostname: str, extra_hosts: list[str]) -> None:
         """The files bind-mounted over the image's /etc/hostname, /etc/hosts, resolv.conf."""

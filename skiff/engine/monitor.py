@@ -24,6 +24,7 @@ class MonitorPaths:
     def __init__(self, runroot: str, container_dir: str, container_id: str) -> None:
         self.exit_dir = os.path.join(runroot, "exits")
         self.exit_file = os.path.join(self.exit_dir, container_id)
+        self.dir = container_dir
         # conmon's attach socket (--full-attach) and ctl fifo are in the bundle
         self.socket_dir = container_dir
         self.conmon_pidfile = os.path.join(container_dir, "conmon.pid")
@@ -105,6 +106,7 @@ def start_monitor(
             stdout=subprocess.DEVNULL,
             stderr=monitor_log,
             preexec_fn=child_fds,
+            cwd=paths.dir,  # conmon writes files there (an "oom" file when the kernel kills)
             close_fds=True,
             pass_fds=(3, 4),  # what child_fds made of the two pipe ends
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 from skiff import db
 from skiff.errors import Conflict, InvalidArgument, NotFound
@@ -98,7 +97,7 @@ class ImageStore:
     # --- leases -------------------------------------------------------------------------
 
     def lease(self) -> str:
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()  # a uuid4's randomness, without uuid's imports
 
     def hold(self, lease: str, item: str) -> None:
         """Mark a blob digest or a layer directory name as in use by ``lease`` (from any
