@@ -17,16 +17,36 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import image_archive, runtime_run
+from bench import container_run, density, image_archive, logs_since, runtime_run, soak
 from bench.core import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 REPORT = ROOT / "docs" / "benchmarks.md"
 
-# name -> (run(runs), description, the contender the others are compared to, default runs)
-SCENARIOS: dict[str, tuple[Callable[[int], Result], str, str, int]] = {
+# name -> (run(runs), description, the contender the others are compared to, default runs).
+# A scenario may give several results (each its own table; its description, if it has one).
+SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int]] = {
     runtime_run.NAME: (runtime_run.run, runtime_run.DESCRIPTION, "runc", 30),
+    container_run.RUN_RM: (
+        container_run.run_rm,
+        container_run.DESCRIPTIONS[container_run.RUN_RM],
+        "docker",
+        30,
+    ),
+    # runs: rounds of 50 at once
+    container_run.PARALLEL: (
+        container_run.run_rm_parallel,
+        container_run.DESCRIPTIONS[container_run.PARALLEL],
+        "docker",
+        3,
+    ),
+    # runs: `ps` runs with the 200 containers running
+    density.MEMORY: (density.run, density.DESCRIPTIONS[density.MEMORY], "docker", 10),
+    # runs: `run --rm` in a row (the issue's 10,000: RUNS=10000)
+    soak.NAME: (soak.run, soak.DESCRIPTION, "skiff", 1000),
+    # runs: `logs --since 1m` of the 1 GiB log, each engine
+    logs_since.NAME: (logs_since.run, logs_since.DESCRIPTION, "docker", 5),
     **{
         name: (partial(image_archive.run_scenario, name), description, "docker", 7)
         for name, description in image_archive.DESCRIPTIONS.items()
@@ -63,6 +83,11 @@ def machine() -> dict[str, str]:
     }
 
 
+def _figure(value: float) -> str:
+    """One decimal, two below 10 (memory per container in MiB)."""
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+
+
 def plot(result: Result, baseline: str, path: Path) -> None:
     import matplotlib
 
@@ -78,7 +103,7 @@ def plot(result: Result, baseline: str, path: Path) -> None:
         color=["#2a7ab9" if n.startswith("skiff") else "#999999" for n in names],
     )
     for i, name in enumerate(names):
-        ax.text(medians[name], i, f" {medians[name]:.1f} {result.unit}", va="center")
+        ax.text(medians[name], i, f" {_figure(medians[name])} {result.unit}", va="center")
     ax.set_xlabel(f"median {result.unit} (lower is better)")
     ax.set_title(result.scenario)
     ax.invert_yaxis()
@@ -111,7 +136,7 @@ def render(report: dict, stamp: str) -> str:
         for contender, median in entry["medians"].items():
             runs = len(entry["samples"][contender])
             lines.append(
-                f"| {contender} | {median:.1f} | {entry['ratios'][contender]:.2f} | {runs} |"
+                f"| {contender} | {_figure(median)} | {entry['ratios'][contender]:.2f} | {runs} |"
             )
         lines.append("")
         for note in entry["notes"]:
@@ -133,7 +158,9 @@ def _latest_entries() -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
-    parser.add_argument("--runs", type=int, help="counted runs per contender (>= 5)")
+    parser.add_argument(
+        "--runs", type=int, help="counted runs per contender (>= 5), or what SCENARIOS says"
+    )
     args = parser.parse_args()
     if args.runs is not None and args.runs < 5:
         parser.error("--runs: at least 5 counted runs")
@@ -141,23 +168,27 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"date": stamp, "machine": machine(), "scenarios": []}
     wanted = args.scenario or sorted(SCENARIOS)
+    produced = set()
     for name in wanted:
         run, description, baseline, default_runs = SCENARIOS[name]
         print(f"{name}: running", file=sys.stderr)
-        result = run(args.runs or default_runs)
-        entry = result.to_dict(baseline)
-        entry["description"] = description
-        entry["date"] = stamp
-        entry["plot"] = f"{stamp}-{name}.png"
-        plot(result, baseline, RESULTS / entry["plot"])
-        report["scenarios"].append(entry)
-        for contender, median in result.medians().items():
-            ratio = entry["ratios"][contender]
-            line = f"  {contender}: {median:.1f} {result.unit} ({ratio:.2f}x {baseline})"
-            print(line, file=sys.stderr)
+        outcome = run(args.runs or default_runs)
+        for result in outcome if isinstance(outcome, list) else [outcome]:
+            entry = result.to_dict(baseline)
+            entry["description"] = result.description or description
+            entry["date"] = stamp
+            entry["plot"] = f"{stamp}-{result.scenario}.png"
+            plot(result, baseline, RESULTS / entry["plot"])
+            report["scenarios"].append(entry)
+            produced.add(result.scenario)
+            print(f" {result.scenario}:", file=sys.stderr)
+            for contender, median in result.medians().items():
+                ratio = entry["ratios"][contender]
+                line = f"  {contender}: {_figure(median)} {result.unit} ({ratio:.2f}x {baseline})"
+                print(line, file=sys.stderr)
     # Scenarios not run this time keep their latest figures (each entry carries its date).
     for entry in _latest_entries():
-        if entry["scenario"] not in wanted:
+        if entry["scenario"] not in produced:
             report["scenarios"].append(entry)
     report["scenarios"].sort(key=lambda e: e["scenario"])
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=1))

@@ -25,6 +25,7 @@ class Result:
     unit: str
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    description: str = ""  # of one of several results of a scenario
 
     def medians(self) -> dict[str, float]:
         return {name: statistics.median(values) for name, values in self.samples.items()}

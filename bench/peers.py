@@ -1,7 +1,8 @@
-"""Peers the benchmarks run against: an own dockerd (socket, data root, exec root)."""
+"""Peers the benchmarks run against: an own dockerd (socket, data root, exec root), podman."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -53,4 +54,46 @@ class Dockerd:
             self.process.wait()
         self.log.close()
         subprocess.run(["umount", "-R", str(self.base / "data")], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class Podman:
+    """Debian's podman with its own root, run root and containers.conf.
+
+    Podman asks for RLIMIT_NOFILE and RLIMIT_NPROC of 1048576 by default, above this
+    machine's hard limit (20000), and cannot raise it without CAP_SYS_RESOURCE: the
+    containers.conf sets what Docker gives instead. ``runtime`` is passed as ``--runtime``.
+    """
+
+    def __init__(self, runtime: str | None = None) -> None:
+        # podman refuses a run root longer than 50 characters: a short base.
+        self.base = Path(tempfile.mkdtemp(prefix="skiff-bench-podman-"))
+        self.runtime = runtime
+        conf = self.base / "containers.conf"
+        conf.write_text(
+            '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
+            '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+        )
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+    def command(self, *args: str) -> list[str]:
+        runtime = ["--runtime", self.runtime] if self.runtime else []
+        return [
+            "podman",
+            "--root", str(self.base / "root"),
+            "--runroot", str(self.base / "run"),
+            *runtime,
+            *args,
+        ]  # fmt: skip
+
+    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(self.command(*args), check=check, capture_output=True, env=self.env)
+
+    def version(self) -> str:
+        return self.podman("version", "--format", "{{.Client.Version}}").stdout.decode().strip()
+
+    def stop(self) -> None:
+        self.podman("rm", "--all", "--force", "--time", "0", check=False)
+        self.podman("system", "reset", "--force", check=False)
+        subprocess.run(["umount", "-R", str(self.base / "root" / "overlay")], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)

@@ -56,19 +56,19 @@ def boot(engine: Engine) -> tuple[list[str], list[tuple[str, str]]]:
             if _comes_back(container):
                 restart.started_by_user(store, container.id)
                 try:
-                    engine._start_locked(store.get(container.id))
+                    engine.start_locked(store.get(container.id))
                 except (SkiffError, OSError) as e:
                     failed.append((container.id, str(e)))
                 else:
                     started.append(container.id)
             elif was_running and container.options.get("auto_remove"):
-                engine._remove_locked(container)
+                engine.remove_locked(container)
     return started, failed
 
 
 def _alive(engine: Engine, container: Container) -> bool:
     """Whether the runtime still knows the container's process."""
-    result = engine._runtime(container, "state", check=False)
+    result = engine.runtime(container, "state", check=False)
     if result.returncode != 0:
         return False
     try:
@@ -81,7 +81,7 @@ def _release(engine: Engine, container: Container, was_running: bool) -> None:
     """Free what a dead container may hold; record the exit of one that was running."""
     files = ContainerFiles(engine.paths, container.id)
     if was_running:
-        engine._runtime(container, "delete", "--force", check=False)
+        engine.runtime(container, "delete", "--force", check=False)
         _remove_empty_cgroup(files)
         paths = monitor.MonitorPaths(engine.paths.runroot, files.dir, container.id)
         code = monitor.read_exit_code(paths)

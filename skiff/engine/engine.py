@@ -131,12 +131,15 @@ class Engine:
             if container.state.get("Running"):
                 return container
             restart.started_by_user(self.containers, container.id)
-            self._start_locked(container, before_start)
+            self.start_locked(container, before_start)
         return self.containers.get(container.id)
 
-    def _start_locked(
+    def start_locked(
         self, container: Container, before_start: Callable[[str], None] | None = None
     ) -> None:
+        """Start a container whose lock the caller holds (``start``, restarts, boot):
+        mount its rootfs, write its bundle, start its monitor, then the process;
+        ``before_start(bundle)`` runs in between (an attach sees the first byte)."""
         from skiff.engine import logs, volumes
         from skiff.engine.options import ContainerOptions
         from skiff.engine.spec import build_spec
@@ -185,9 +188,9 @@ class Engine:
             )
             if before_start is not None:
                 before_start(files.bundle)
-            self._runtime(container, "start")
+            self.runtime(container, "start")
         except BaseException as e:
-            self._runtime(container, "delete", "--force", check=False)
+            self.runtime(container, "delete", "--force", check=False)
             files.unmount()
             self.volumes.release(container.id)
             self.containers.set_state(container.id, Error=str(e), ExitCode=start_error_code(str(e)))
@@ -201,8 +204,7 @@ class Engine:
             ExitCode=0,
             Error="",
             OOMKilled=False,
-            StartedAt=_now(),
-            FinishedAt="0001-01-01T00:00:00Z",
+            StartedAt=_now(),  # FinishedAt keeps the last exit's time, as Docker's does
         )
         events.record_container(self.containers.db, container, "start")
         health.watch(self.paths, self.containers, container.id, image.config, container.options)
@@ -248,7 +250,7 @@ class Engine:
             "container", "cleanup", container_id,
         ]  # fmt: skip
 
-    def _runtime(
+    def runtime(
         self, container: Container, *args: str, after: tuple[str, ...] = (), check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """``RUNTIME --root ROOT ARGS ID AFTER`` with the container's runtime (``--runtime``).
@@ -316,7 +318,7 @@ class Engine:
             code = monitor.read_exit_code(paths)
             if container.state.get("Running") and not container.state.get("Restarting"):
                 oom_killed = self._oom_killed(container)
-                self._runtime(container, "delete", "--force", check=False)
+                self.runtime(container, "delete", "--force", check=False)
                 files.unmount()
                 self.volumes.release(container.id)
                 exited = dict(
@@ -339,7 +341,7 @@ class Engine:
             if container.options.get("auto_remove") and not (
                 from_monitor and self._attached(container.id)
             ):
-                self._remove_locked(container, volumes=True)
+                self.remove_locked(container, volumes=True)
             return int(container.state.get("ExitCode", 0))
 
     def _attach_marker(self, container_id: str) -> str:
@@ -427,7 +429,7 @@ class Engine:
         cancel = restart.cancels_restart(signal, container.options.get("stop_signal") or "")
         if not restart.stopped_by_user(self.containers, container.id, cancel):
             return  # in its restart back-off: no process to signal
-        self._runtime(container, "kill", after=(signal,))
+        self.runtime(container, "kill", after=(signal,))
         events.record_container(
             self.containers.db, container, "kill", signal=events.signal_number(signal)
         )
@@ -444,14 +446,14 @@ class Engine:
             self.unpause(container.id)
         signal = signal or container.options.get("stop_signal") or "SIGTERM"
         grace = timeout if timeout is not None else container.options.get("stop_timeout") or 10
-        self._runtime(container, "kill", after=(signal,), check=False)
+        self.runtime(container, "kill", after=(signal,), check=False)
         events.record_container(
             self.containers.db, container, "kill", signal=events.signal_number(signal)
         )
         try:
             self.wait(container.id, timeout=None if grace < 0 else grace)
         except EngineError:
-            self._runtime(container, "kill", "--all", after=("KILL",), check=False)
+            self.runtime(container, "kill", "--all", after=("KILL",), check=False)
             events.record_container(self.containers.db, container, "kill", signal="9")
             self.wait(container.id, timeout=30)
         events.record_container(self.containers.db, container, "stop")
@@ -468,7 +470,7 @@ class Engine:
         container = self._running(ref)
         if container.state.get("Paused"):
             raise Conflict(f"Container {container.id} is already paused")
-        self._runtime(container, "pause")
+        self.runtime(container, "pause")
         self.containers.set_state(container.id, Paused=True, Status="paused")
         events.record_container(self.containers.db, container, "pause")
 
@@ -476,7 +478,7 @@ class Engine:
         container = self.containers.get(ref)
         if not container.state.get("Paused"):
             raise Conflict(f"Container {container.id} is not paused")
-        self._runtime(container, "resume")
+        self.runtime(container, "resume")
         self.containers.set_state(container.id, Paused=False, Status="running")
         events.record_container(self.containers.db, container, "unpause")
 
@@ -513,7 +515,7 @@ class Engine:
                 with open(path, "w") as f:
                     json.dump(resources(options), f)
                 try:
-                    self._runtime(container, "update", "--resources", path)
+                    self.runtime(container, "update", "--resources", path)
                 finally:
                     os.unlink(path)
             self.containers.set_options(container.id, options.to_dict())
@@ -527,16 +529,16 @@ class Engine:
                     "before attempting removal or force remove"
                 )
             if restart.stopped_by_user(self.containers, container.id, cancel=True):
-                self._runtime(container, "kill", "--all", after=("KILL",), check=False)
+                self.runtime(container, "kill", "--all", after=("KILL",), check=False)
                 self.wait(container.id, timeout=30)
         with self.containers.lock(container.id):
             try:
                 container = self.containers.get(container.id)
             except NotFound:
                 return
-            self._remove_locked(container, volumes)
+            self.remove_locked(container, volumes)
 
-    def _remove_locked(self, container: Container, volumes: bool = False) -> None:
+    def remove_locked(self, container: Container, volumes: bool = False) -> None:
         """Remove the container; with ``volumes`` (``rm -v``, ``--rm``) its anonymous
         volumes too."""
         from skiff.engine.volumes import remove_anonymous
@@ -544,7 +546,7 @@ class Engine:
         mounts = self.volumes.mounts(container.id)
         self.volumes.release(container.id)
         if os.path.exists(os.path.join(self.runtime_root, container.id)):
-            self._runtime(container, "delete", "--force", check=False)
+            self.runtime(container, "delete", "--force", check=False)
         ContainerFiles(self.paths, container.id).remove()
         paths = monitor.MonitorPaths(self.paths.runroot, "", container.id)
         for path in (paths.exit_file,):

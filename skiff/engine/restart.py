@@ -136,7 +136,7 @@ def restart_pending(engine: Engine, container_id: str) -> None:
             return
         container = store.get(container_id)
         try:
-            engine._start_locked(container)
+            engine.start_locked(container)
         except BaseException:
             store.set_state(
                 container_id,
@@ -199,4 +199,4 @@ def restart_now(engine: Engine, container_id: str) -> None:
             RestartCount=int(container.state.get("RestartCount", 0)) + 1,
             RestartManager=memory_of({}),
         )
-        engine._start_locked(store.get(container_id))
+        engine.start_locked(store.get(container_id))
