@@ -15,7 +15,7 @@ from skiff import __version__
 from skiff.engine.engine import Engine
 from tests.support.cli import Skiff
 
-SPEC = Path(__file__).parents[3] / "shared" / "specs" / "docker-engine-api-v1.45.yaml"
+SPEC = Path(__file__).parents[1] / "data" / "docker" / "docker-engine-api-v1.45.yaml"
 
 
 def info(skiff: Skiff, template: str) -> str:
