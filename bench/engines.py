@@ -10,6 +10,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -119,7 +120,10 @@ def _busybox_tar(work: Path) -> Path:
 
 
 def _binary(name: str) -> str:
-    path = shutil.which(name)
+    """The command of this checkout's virtual environment (the one running the benchmark:
+    not whatever skiff /usr/local/bin points to), else the one on PATH."""
+    sibling = os.path.join(os.path.dirname(sys.executable), name)
+    path = sibling if os.access(sibling, os.X_OK) else shutil.which(name)
     if path is None:
         raise RuntimeError(f"{name} is not installed (make setup)")
     return path

@@ -192,6 +192,11 @@ class ContainerStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
+            # Opening the lock recreated its file if another command removed the
+            # container meanwhile: the last holder of a gone container's lock removes it.
+            row = self.db.execute("SELECT 1 FROM containers WHERE id = ?", (container_id,))
+            if row.fetchone() is None:
+                self.drop_lock(container_id)
             os.close(fd)
 
     def drop_lock(self, container_id: str) -> None:
