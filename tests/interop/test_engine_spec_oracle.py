@@ -320,6 +320,11 @@ def test_build_spec_matches_dockerd(docker_run: Any, busybox_template: Path, cas
         assert case in FAILS_HERE, "dockerd failed to start the container"
 
     mine, theirs = _normalise(ours), _normalise(docker_spec)
+    # --group-add: dockerd (runc's library) lists them in a Go map's random order
+    for spec in (mine, theirs):
+        gids = spec["process"]["user"].get("additionalGids")
+        if gids:
+            spec["process"]["user"]["additionalGids"] = [gids[0], *sorted(gids[1:])]
     for section in ("process", "linux"):
         for key in sorted(set(mine[section]) | set(theirs[section])):
             assert mine[section].get(key) == theirs[section].get(key), (section, key)
