@@ -183,13 +183,28 @@ def exec_in_container(engine: Engine, ref: str, config: ExecConfig) -> int | Non
     size = (terminal_size(0) or terminal_size(1)) if config.tty else None
     process = process_spec(engine, container, config, size)
     runtime = find_runtime(container.options.get("runtime") or DEFAULT_RUNTIME)
-    work = os.path.join(engine.paths.runroot, "exec", os.urandom(8).hex())
+    exec_id = os.urandom(32).hex()
+    work = os.path.join(engine.paths.runroot, "exec", exec_id[:16])
     os.makedirs(work, mode=0o700)
+    command = " ".join(process["args"])
+    _event(engine, container, f"exec_create: {command}", exec_id)
+    _event(engine, container, f"exec_start: {command}", exec_id)
+    code: int | None = None
     try:
         with _Exec(work, runtime, engine.runtime_root, container.id, process, config) as run:
-            return run.wait()
+            code = run.wait()
+            return code
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if code is not None and not config.detach:
+            _event(engine, container, "exec_die", exec_id, exitCode=str(code))
+
+
+def _event(engine: Engine, container: Container, action: str, exec_id: str, **extra: str) -> None:
+    """Docker's exec events (``exec_create: CMD``, ``exec_start: CMD``, ``exec_die``)."""
+    from skiff.engine import events
+
+    events.record_container(engine.containers.db, container, action, execID=exec_id, **extra)
 
 
 class _Exec:

@@ -258,3 +258,19 @@ def test_terminal_restored_when_killed(skiff: Skiff, box: str) -> None:
         assert term.settings() == term.initial
     finally:
         term.close()
+
+
+def test_exec_events(skiff: Skiff, box: str) -> None:
+    since = str(time.time() - 1)
+    assert skiff("exec", box, "sh", "-c", "exit 4").code == 4
+    out = skiff.ok(
+        "events", "--since", since, "--until", str(time.time() + 1),
+        "--filter", "container=" + box,
+        "--format", '{{.Action}}|{{index .Actor.Attributes "exitCode"}}',
+    )  # fmt: skip
+    execs = [line for line in out.splitlines() if line.startswith("exec")]
+    assert execs == [
+        "exec_create: sh -c exit 4|<no value>",
+        "exec_start: sh -c exit 4|<no value>",
+        "exec_die|4",
+    ]
