@@ -16,7 +16,13 @@ from __future__ import annotations
 import os
 import sys
 
-from skiff.cli.main import Command, CommandFailed, FilterAction, parse_filters
+from skiff.cli.main import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    Command,
+    CommandFailed,
+    parse_filters,
+)
 from skiff.errors import Conflict, InvalidArgument, NotFound, SkiffError
 
 TYPE_CHECKING = False
@@ -38,19 +44,6 @@ def containers_using(inv: Invocation) -> InUse:
     store = ContainerStore(inv.paths)
     return lambda image_id: [c.id for c in store.using_image(image_id)]
 
-
-FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'table':            Print output in table format with column headers (default)\n"
-    "'table TEMPLATE':   Print output in table format using the given Go template\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template."
-)
-INSPECT_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template."
-)
 
 # --- lookups and names ------------------------------------------------------------------
 
@@ -409,13 +402,7 @@ ZERO_UNIX = -62135596800
 def _setup_images(p: Parser) -> None:
     p.flag("-a", "--all", help="Show all images (default hides intermediate images)")
     p.flag("--digests", help="Show digests")
-    p.flag(
-        "-f",
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help="Filter output based on conditions provided",
-    )
+    p.filter_flag("Filter output based on conditions provided")
     p.flag("--format", kind="string", help=FORMAT_HELP)
     p.flag("--no-trunc", help="Don't truncate output")
     p.flag("-q", "--quiet", help="Only show image IDs")
@@ -804,12 +791,7 @@ ALL_WARNING = (
 
 def _setup_prune(p: Parser) -> None:
     p.flag("-a", "--all", help="Remove all unused images, not just dangling ones")
-    p.flag(
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help='Provide filter values (e.g. "until=<timestamp>")',
-    )
+    p.filter_flag('Provide filter values (e.g. "until=<timestamp>")', short=False)
     p.flag("-f", "--force", help="Do not prompt for confirmation")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from skiff.cli.main import Command, CommandFailed, FilterAction, UsageError, parse_filters
+from skiff.cli.main import Command, CommandFailed, UsageError, parse_filters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,16 +67,10 @@ PS_HEADERS: dict[str, Any] = {
 
 
 def _setup_ps(p: Parser) -> None:
-    from skiff.cli.images import FORMAT_HELP
+    from skiff.cli.main import FORMAT_HELP
 
     p.flag("-a", "--all", help="Show all containers (default shows just running)")
-    p.flag(
-        "-f",
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help="Filter output based on conditions provided",
-    )
+    p.filter_flag("Filter output based on conditions provided")
     p.flag("--format", kind="string", help=FORMAT_HELP)
     p.flag(
         "-n",
@@ -458,7 +452,7 @@ def _find(finders: list[Finder], name: str, kind: str) -> tuple[dict[str, Any], 
 
 
 def _setup_container_inspect(p: Parser) -> None:
-    from skiff.cli.images import INSPECT_FORMAT_HELP
+    from skiff.cli.main import INSPECT_FORMAT_HELP
 
     p.flag("-f", "--format", kind="string", help=INSPECT_FORMAT_HELP)
     p.flag("-s", "--size", help="Display total file sizes")

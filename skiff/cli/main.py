@@ -111,6 +111,11 @@ class Parser(argparse.ArgumentParser):
             kwargs["default"] = default
         self.add_argument(*names, **kwargs)
 
+    def filter_flag(self, help: str, short: bool = True) -> None:
+        """``-f, --filter name=value``, repeatable, checked as the docker CLI checks it."""
+        names = ("-f", "--filter") if short else ("--filter",)
+        self.flag(*names, kind="filter", action=FilterAction, help=help)
+
     def flag_label(self, dest: str) -> str:
         for action in self._actions:
             if action.dest == dest and action.help != argparse.SUPPRESS:
@@ -176,6 +181,21 @@ class Parser(argparse.ArgumentParser):
                     raise UsageError(f"unknown shorthand flag: '{value[:1]}' in {short[0]}{value}")
             raise UsageError(f"invalid argument for {long[0]}: {problem}")
         raise UsageError(message)
+
+
+# The help of --format, as the docker CLI words it (lists, and inspect's).
+FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'table':            Print output in table format with column headers (default)\n"
+    "'table TEMPLATE':   Print output in table format using the given Go template\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template."
+)
+INSPECT_FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template."
+)
 
 
 class FilterAction(argparse.Action):

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from skiff.cli.main import Command, CommandFailed, FilterAction, parse_filters
+from skiff.cli.main import Command, CommandFailed, parse_filters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -249,13 +249,7 @@ def _top(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 def _events_flags(p: Parser) -> None:
-    p.flag(
-        "-f",
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help="Filter output based on conditions provided",
-    )
+    p.filter_flag("Filter output based on conditions provided")
     p.flag(
         "--format",
         kind="string",

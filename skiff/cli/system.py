@@ -13,8 +13,13 @@ from __future__ import annotations
 import sys
 
 from skiff import __version__
-from skiff.cli.images import FORMAT_HELP, INSPECT_FORMAT_HELP
-from skiff.cli.main import Command, CommandFailed, FilterAction, parse_filters
+from skiff.cli.main import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    Command,
+    CommandFailed,
+    parse_filters,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -496,12 +501,7 @@ def _confirm(message: str) -> bool:
 
 
 def _setup_container_prune(p: Parser) -> None:
-    p.flag(
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help='Provide filter values (e.g. "until=<timestamp>")',
-    )
+    p.filter_flag('Provide filter values (e.g. "until=<timestamp>")', short=False)
     p.flag("-f", "--force", help="Do not prompt for confirmation")
 
 
@@ -524,12 +524,7 @@ def _container_prune(inv: Invocation, opts: argparse.Namespace) -> int:
 
 def _setup_system_prune(p: Parser) -> None:
     p.flag("-a", "--all", help="Remove all unused images not just dangling ones")
-    p.flag(
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help='Provide filter values (e.g. "label=<key>=<value>")',
-    )
+    p.filter_flag('Provide filter values (e.g. "label=<key>=<value>")', short=False)
     p.flag("-f", "--force", help="Do not prompt for confirmation")
     p.flag("--volumes", help="Prune anonymous volumes")
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skiff.cli.main import Command, CommandFailed, FilterAction, UsageError, parse_filters
+from skiff.cli.main import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    Command,
+    CommandFailed,
+    UsageError,
+    parse_filters,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,18 +23,6 @@ if TYPE_CHECKING:
     from skiff.cli.main import Invocation, Parser, Registry
     from skiff.storage.volumes import Volume, VolumeStore
 
-FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'table':            Print output in table format with column headers (default)\n"
-    "'table TEMPLATE':   Print output in table format using the given Go template\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template."
-)
-INSPECT_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template."
-)
 LS_TABLE = "table {{.Driver}}\t{{.Name}}"
 LS_HEADERS = {
     "Name": "VOLUME NAME",
@@ -114,13 +109,7 @@ def _create(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 def _setup_ls(p: Parser) -> None:
-    p.flag(
-        "-f",
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help='Provide filter values (e.g. "dangling=true")',
-    )
+    p.filter_flag('Provide filter values (e.g. "dangling=true")')
     p.flag("--format", kind="string", help=FORMAT_HELP)
     p.flag("-q", "--quiet", help="Only display volume names")
 
@@ -261,12 +250,7 @@ def _rm(inv: Invocation, opts: argparse.Namespace) -> int:
 
 def _setup_prune(p: Parser) -> None:
     p.flag("-a", "--all", help="Remove all unused volumes, not just anonymous ones")
-    p.flag(
-        "--filter",
-        kind="filter",
-        action=FilterAction,
-        help='Provide filter values (e.g. "label=<label>")',
-    )
+    p.filter_flag('Provide filter values (e.g. "label=<label>")', short=False)
     p.flag("-f", "--force", help="Do not prompt for confirmation")
 
 

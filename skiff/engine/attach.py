@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import signal
+from abc import ABC, abstractmethod
 
 from skiff.errors import InvalidArgument
 
@@ -204,24 +205,26 @@ def _signal_name(signum: int) -> str:
 # --- the far end: conmon's socket, or a pty master ---------------------------------------
 
 
-class Endpoint:
+class Endpoint(ABC):
     """What a session talks to: ``fd`` to select on, packets in, bytes out."""
 
     fd: int
 
+    @abstractmethod
     def receive(self) -> tuple[int, bytes] | None:
         """(stream tag, data) of one read; None at the end."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send(self, data: bytes) -> int:
         """Write what the far end takes now (it is non-blocking); how much."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close_input(self) -> None:
         """Our stdin ended."""
 
+    @abstractmethod
     def resize(self, rows: int, columns: int) -> None:
-        raise NotImplementedError
+        """The terminal's new size."""
 
 
 class AttachSession(Endpoint):
@@ -328,6 +331,10 @@ class PtyEndpoint(Endpoint):
             return os.write(self.fd, data)
         except BlockingIOError:
             return 0
+
+    def close_input(self) -> None:
+        """Nothing to do: a terminal has no end of input to pass on (the user types
+        ctrl-d, which the pty's line discipline turns into the program's EOF)."""
 
     def resize(self, rows: int, columns: int) -> None:
         import fcntl

@@ -391,11 +391,6 @@ class Engine:
         except (OSError, KeyError, ValueError, SkiffError):
             return False
 
-    def exited(self, ref: str) -> bool:
-        """Whether the container's process has exited (its monitor recorded the code)."""
-        container_id = self.containers.get(ref).id
-        return os.path.exists(monitor.MonitorPaths(self.paths.runroot, "", container_id).exit_file)
-
     def after_failed_start(self, ref: str) -> None:
         """A container whose start failed: gone if it was to be removed (``--rm``)."""
         try:
@@ -565,4 +560,5 @@ class Engine:
 
     def log_path(self, ref: str) -> str:
         container = self.containers.get(ref)
-        return os.path.join(ContainerFiles(self.paths, container.id).dir, "container.log")
+        files = ContainerFiles(self.paths, container.id)
+        return monitor.MonitorPaths(self.paths.runroot, files.dir, container.id).log

@@ -1089,50 +1089,6 @@ def parse_security_opts(values: Iterable[str]) -> SecurityOptions:
 
 # --- capabilities, signals, restart, logging, namespaces, health -----------------------
 
-ALL_CAPABILITIES = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-)
-
 
 def host_capabilities() -> list[str]:
     """Every capability a container may have here: what ``--privileged`` and
@@ -1141,11 +1097,9 @@ def host_capabilities() -> list[str]:
     (as Podman does): a capability outside it cannot be given, and asking for it fails
     the start. Docker does fail so where the host lacks one (this machine has no
     CAP_SYS_RESOURCE: ``docker run --privileged`` gets "unable to apply caps")."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        last = len(ALL_CAPABILITIES) - 1
+    from skiff.linux.capabilities import NAMES, last_cap
+
+    last = last_cap()
     bounding = (1 << (last + 1)) - 1
     try:
         with open("/proc/self/status") as f:
@@ -1154,18 +1108,15 @@ def host_capabilities() -> list[str]:
                     bounding = int(line.split()[1], 16)
     except (OSError, ValueError):
         pass
-    return [cap for n, cap in enumerate(ALL_CAPABILITIES[: last + 1]) if bounding >> n & 1]
+    return [cap for n, cap in enumerate(NAMES[: last + 1]) if bounding >> n & 1]
 
 
 def known_capabilities() -> list[str]:
     """The capabilities this kernel knows (up to ``cap_last_cap``): the names
     ``--cap-add``/``--cap-drop`` accept."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        last = len(ALL_CAPABILITIES) - 1
-    return list(ALL_CAPABILITIES[: last + 1])
+    from skiff.linux.capabilities import NAMES, last_cap
+
+    return list(NAMES[: last_cap() + 1])
 
 
 def normalize_capabilities(names: Iterable[str], field: str = "CapAdd") -> list[str]:

@@ -102,14 +102,7 @@ class TreeArchive:
             elif stat.S_ISLNK(mode):
                 target = os.readlink(name, dir_fd=dfd)
                 self._add(path, tarstream.SYMTYPE, st, linkname=os.fsencode(target))
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                kind = (
-                    tarstream.CHRTYPE
-                    if stat.S_ISCHR(mode)
-                    else tarstream.BLKTYPE
-                    if stat.S_ISBLK(mode)
-                    else tarstream.FIFOTYPE
-                )
+            elif kind := tarstream.special_type(mode):
                 device = st.st_rdev if kind != tarstream.FIFOTYPE else 0
                 self._add(
                     path,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import struct
 import zlib
 
@@ -51,6 +52,15 @@ XGLTYPE = b"g"
 GNUTYPE_LONGNAME = b"L"
 GNUTYPE_LONGLINK = b"K"
 GNUTYPE_SPARSE = b"S"
+
+# The tar type of a device or fifo by its stat mode's file type.
+_SPECIAL_TYPES = {stat.S_IFCHR: CHRTYPE, stat.S_IFBLK: BLKTYPE, stat.S_IFIFO: FIFOTYPE}
+
+
+def special_type(mode: int) -> bytes | None:
+    """CHRTYPE, BLKTYPE or FIFOTYPE for a character or block device or a fifo, else None."""
+    return _SPECIAL_TYPES.get(stat.S_IFMT(mode))
+
 
 # Types whose size field does not announce data blocks (as Go's archive/tar and tarfile).
 HEADER_ONLY = frozenset((LNKTYPE, SYMTYPE, CHRTYPE, BLKTYPE, DIRTYPE, FIFOTYPE))

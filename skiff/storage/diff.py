@@ -172,14 +172,7 @@ class _Differ:
                 linkname=target,
                 xattrs=_kept(_xattrs(_proc_path(dfd, name))),
             )
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-            kind = (
-                tarstream.CHRTYPE
-                if stat.S_ISCHR(mode)
-                else tarstream.BLKTYPE
-                if stat.S_ISBLK(mode)
-                else tarstream.FIFOTYPE
-            )
+        elif kind := tarstream.special_type(mode):
             writer.add(
                 path,
                 kind,
