@@ -115,10 +115,12 @@ def test_detached_container_outlives_the_command(skiff: Skiff, busybox: str):
     assert os.path.exists(f"/proc/{st['Pid']}")
     with open(f"/proc/{st['Pid']}/cmdline", "rb") as f:
         assert f.read() == b"sleep\x0060\x00"
+    pid = st["Pid"]
     assert skiff.ok("stop", "-t", "1", "sleeper") == "sleeper\n"
     st = state(skiff, "sleeper")
     assert not st["Running"] and st["ExitCode"] == 137  # sleep ignores SIGTERM as pid 1
-    assert not os.path.exists(f"/proc/{st['Pid']}") or st["Pid"] == 0
+    assert st["Pid"] == 0
+    assert not os.path.exists(f"/proc/{pid}")
 
 
 def test_stop_signal_and_kill(skiff: Skiff, busybox: str):
@@ -240,8 +242,8 @@ def test_memory_limit_ends_in_an_oom_kill(skiff: Skiff, busybox: str):
         "head -c 67108864 /dev/zero | tail",
     )
     assert result.code == 137
-    st = state(skiff, "oom")
-    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+    seen = skiff.ok("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom")
+    assert seen == "true 137\n"
 
 
 def test_fork_bomb_is_contained_by_the_pids_limit(skiff: Skiff, busybox: str):
@@ -250,8 +252,6 @@ def test_fork_bomb_is_contained_by_the_pids_limit(skiff: Skiff, busybox: str):
     assert cgroup_file(skiff, "bomb", "pids", "pids.max") == "20"
     wait_for(lambda: cgroup_file(skiff, "bomb", "pids", "pids.events") != "max 0")
     assert int(cgroup_file(skiff, "bomb", "pids", "pids.current")) <= 20
-    with open("/proc/loadavg") as f:
-        assert f.read()  # the host still answers
     skiff.ok("rm", "-f", "bomb")
 
 
