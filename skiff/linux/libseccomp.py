@@ -100,6 +100,7 @@ _lib.seccomp_rule_add_array.argtypes = [
     ctypes.POINTER(ArgCmp),
 ]
 _lib.seccomp_load.argtypes = [_ctx]
+_lib.seccomp_export_bpf.argtypes = [_ctx, ctypes.c_int]
 _lib.seccomp_notify_fd.argtypes = [_ctx]
 _lib.seccomp_version.restype = ctypes.POINTER(_Version)
 _lib.seccomp_api_get.restype = ctypes.c_uint
@@ -206,10 +207,11 @@ class Filter:
         result = _lib.seccomp_rule_add_array(self._ctx, action, syscall, len(conditions), array)
         _check(result, "seccomp_rule_add_array")
 
-    def load(self) -> None:
-        """Load the filter into the kernel for the calling thread (all threads with TSYNC)."""
-        _check(_lib.seccomp_load(self._ctx), "seccomp_load")
-
-    def notify_fd(self) -> int:
-        """The user-notification fd of a loaded filter that has SCMP_ACT_NOTIFY rules."""
-        return _check(_lib.seccomp_notify_fd(self._ctx), "seccomp_notify_fd")
+    def export_bpf(self) -> bytes:
+        """The filter as the kernel loads it: an array of ``struct sock_filter``."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            _check(_lib.seccomp_export_bpf(self._ctx, fd), "seccomp_export_bpf")
+            return os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)

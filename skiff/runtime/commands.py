@@ -9,7 +9,7 @@ from skiff.errors import InvalidArgument, NotFound
 from skiff.linux import signals
 from skiff.runtime import lifecycle
 from skiff.runtime.cli import print_json
-from skiff.runtime.state import ContainerDir, oci_state
+from skiff.runtime.state import SECCOMP_CACHE, ContainerDir, oci_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -180,6 +180,8 @@ def cmd_list(root: str, flags: Flags, args: list[str]) -> int:
     rows = []
     names = sorted(os.listdir(root)) if os.path.isdir(root) else []
     for name in names:
+        if name == SECCOMP_CACHE:
+            continue
         container = ContainerDir(root, name)
         try:
             state = container.load()

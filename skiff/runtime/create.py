@@ -26,6 +26,7 @@ from skiff.runtime.state import (
     oci_state,
     process_start_time,
     rfc3339,
+    seccomp_cache,
     write_pid_file,
 )
 from skiff.runtime.sync import Channel, channel_pair
@@ -207,7 +208,7 @@ def _spawn(
     if linux.get("seccomp"):
         from skiff.runtime.seccomp import compile_filter
 
-        seccomp = compile_filter(linux["seccomp"])
+        seccomp = compile_filter(linux["seccomp"], seccomp_cache(options.root))
     # Opened here: the init may run as a user that cannot reach the state directory.
     fifo_fd = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
     parent, child = channel_pair()
@@ -234,8 +235,6 @@ def _spawn(
         _first_child(plan, linux, cgroup, child, config)
     child.close()
     os.close(fifo_fd)
-    if seccomp is not None:
-        seccomp.filter.close()
     init_pid = 0
     try:
         while True:

@@ -18,7 +18,7 @@ from skiff.runtime import lifecycle
 from skiff.runtime import process as proc
 from skiff.runtime.init import describe
 from skiff.runtime.spec import check_process
-from skiff.runtime.state import ContainerDir, State, write_pid_file
+from skiff.runtime.state import ContainerDir, State, seccomp_cache, write_pid_file
 from skiff.runtime.sync import Channel, channel_pair
 
 TYPE_CHECKING = False
@@ -52,7 +52,7 @@ def exec_process(container: ContainerDir, flags: dict[str, Any], command: list[s
     if state.seccomp:
         from skiff.runtime.seccomp import compile_filter
 
-        seccomp = compile_filter(state.seccomp)
+        seccomp = compile_filter(state.seccomp, seccomp_cache(container.root))
     target = _Target(state, process, console_fd, flags["preserve_fds"], seccomp)
     prctl.set_child_subreaper()
     parent, child = channel_pair()
@@ -61,8 +61,6 @@ def exec_process(container: ContainerDir, flags: dict[str, Any], command: list[s
         parent.close()
         _first_child(target, child)
     child.close()
-    if seccomp is not None:
-        seccomp.filter.close()
     if console_fd >= 0:
         os.close(console_fd)
     pid = 0

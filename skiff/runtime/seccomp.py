@@ -1,10 +1,12 @@
 """The OCI ``linux.seccomp`` profile as a seccomp filter, built with libseccomp as runc builds it.
 
-``validate`` is a pure-Python check the runtime makes before it forks. ``install`` runs in the
-container's init process: it loads the filter and returns the notify fd when the profile uses
-SCMP_ACT_NOTIFY, which ``send_notify_fd`` then passes to the seccomp agent at ``listenerPath``.
-Only ``install`` and ``features`` import libseccomp, so the runtime's other commands, and
-containers without seccomp, never load it.
+``validate`` is a pure-Python check the runtime makes before it forks. ``compile_filter``
+builds the filter with libseccomp into classic BPF (kept in a cache under the runtime's root,
+keyed by the profile and the kernel), which the container's init loads with seccomp(2); the
+load returns the notify fd when the profile uses SCMP_ACT_NOTIFY, which ``send_notify_fd``
+then passes to the seccomp agent at ``listenerPath``. Only a cache miss and ``features``
+import libseccomp, so the runtime's other commands, and containers without seccomp, never
+load it.
 
 The choices, runc's (1.1+) but for one leniency, so that a profile that runs under runc runs
 here too:
@@ -30,7 +32,11 @@ Needs libseccomp 2.5 or later (API_SYSRAWRC, CTL_OPTIMIZE and notify appeared in
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import os
+import struct
+import zlib
 
 from skiff.errors import InvalidArgument
 from skiff.values import Value
@@ -95,6 +101,15 @@ _FLAG_ATTRIBUTES = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": "SCMP_FLTATR_CTL_SSB",
 }
 FLAGS = tuple(_FLAG_ATTRIBUTES)
+_KERNEL_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+}
+_FLAG_NEW_LISTENER = 8
+_FLAG_TSYNC_ESRCH = 16
+_SECCOMP_SET_MODE_FILTER = 1
+_INSTRUCTION_SIZE = 8  # struct sock_filter
 
 _NOTIFY = "SCMP_ACT_NOTIFY"
 _WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
@@ -310,56 +325,113 @@ def _action(name: str, errno_ret: int | None) -> Action:
 # --- the filter (libseccomp) ----------------------------------------------------------------
 
 
+class _SockFprog(ctypes.Structure):
+    """``struct sock_fprog``: the program seccomp(2) loads."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
 class CompiledFilter:
-    """A filter built and ready to load: built before the init forks or pivots (libseccomp
-    and its Python bindings are host files), loaded by the init as late as it can."""
+    """A filter as the kernel takes it: classic BPF and the seccomp(2) flags to load it with.
 
-    __slots__ = ("filter", "notifies")
+    Built before the init forks or pivots (libseccomp is a host file), loaded by the init as
+    late as it can.
+    """
 
-    def __init__(self, filt: Filter, notifies: bool) -> None:
-        self.filter = filt
-        self.notifies = notifies
+    __slots__ = ("flags", "program")
+
+    def __init__(self, program: bytes, flags: int) -> None:
+        self.program = program
+        self.flags = flags
 
     def load(self) -> int | None:
         """Load into the calling process; the notify fd when the filter notifies, else None.
 
         Leaves no_new_privs alone: without it, loading needs CAP_SYS_ADMIN (else EACCES).
         """
-        self.filter.load()
-        return self.filter.notify_fd() if self.notifies else None
+        from skiff.linux.libc import syscall
+
+        count = len(self.program) // _INSTRUCTION_SIZE
+        buffer = ctypes.create_string_buffer(self.program, len(self.program))
+        fprog = _SockFprog(count, ctypes.cast(buffer, ctypes.c_void_p))
+        result = syscall("seccomp", _SECCOMP_SET_MODE_FILTER, self.flags, ctypes.byref(fprog))
+        return result if self.flags & _FLAG_NEW_LISTENER else None
 
 
-def compile_filter(profile: Profile) -> CompiledFilter | None:
-    """Build the filter of a validated profile; None when the profile filters nothing."""
+def compile_filter(profile: Profile, cache_dir: str | None = None) -> CompiledFilter | None:
+    """Build the filter of a validated profile; None when the profile filters nothing.
+
+    With ``cache_dir``, a filter built once is kept there and read back for the same profile
+    on the same kernel: libseccomp takes about 15 ms to build Docker's default profile, the
+    largest part of a container's creation. A cache file holds its whole key, so a name
+    clash only means a rebuild.
+    """
     if _disabled(profile):
         return None
+    key = f"{os.uname().release}\n{profile!r}".encode()
+    path = os.path.join(cache_dir, f"{zlib.crc32(key):08x}") if cache_dir else None
+    if path is not None:
+        cached = _read_cached(path, key)
+        if cached is not None:
+            return cached
+    compiled = _build(profile)
+    if path is not None:
+        _write_cached(path, key, compiled)
+    return compiled
+
+
+def _build(profile: Profile) -> CompiledFilter:
     from skiff.linux.libseccomp import Attr, Filter, action
 
     default = default_action(profile)
-    filt = Filter(action(default.name, default.data))
-    try:
+    with Filter(action(default.name, default.data)) as filt:
         filt.set_attr(Attr.SCMP_FLTATR_CTL_NNP, 0)
         filt.set_attr(Attr.SCMP_FLTATR_API_SYSRAWRC, 1)  # the kernel's errno, not ECANCELED
         _add_architectures(filt, profile.get("architectures") or [])
-        _set_flags(filt, profile.get("flags"))
+        flags = _set_flags(filt, profile.get("flags"))
         added = [rule for rule in rules(profile) if _add_rule(filt, rule)]
         if len(added) > _TREE_ABOVE:
             filt.set_attr(Attr.SCMP_FLTATR_CTL_OPTIMIZE, 2)
-    except BaseException:
-        filt.close()
-        raise
-    return CompiledFilter(filt, any(rule.action.name == _NOTIFY for rule in added))
+        if any(rule.action.name == _NOTIFY for rule in added):
+            flags |= _FLAG_NEW_LISTENER
+            if flags & _KERNEL_FLAGS["SECCOMP_FILTER_FLAG_TSYNC"]:
+                flags |= _FLAG_TSYNC_ESRCH  # the kernel refuses TSYNC with a listener else
+        return CompiledFilter(filt.export_bpf(), flags)
+
+
+_CACHE_MAGIC = b"skiff-seccomp-1\n"
+_HEADER = struct.Struct("=II")  # key length, seccomp(2) flags
+
+
+def _read_cached(path: str, key: bytes) -> CompiledFilter | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    head = len(_CACHE_MAGIC) + _HEADER.size
+    if not data.startswith(_CACHE_MAGIC) or len(data) < head:
+        return None
+    key_length, flags = _HEADER.unpack_from(data, len(_CACHE_MAGIC))
+    if data[head : head + key_length] != key:
+        return None
+    return CompiledFilter(data[head + key_length :], flags)
+
+
+def _write_cached(path: str, key: bytes, compiled: CompiledFilter) -> None:
+    """Write atomically (a temporary file renamed into place): concurrent creates may race."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}"
+    with open(temporary, "wb") as f:
+        f.write(_CACHE_MAGIC + _HEADER.pack(len(key), compiled.flags) + key + compiled.program)
+    os.rename(temporary, path)
 
 
 def install(profile: Profile) -> int | None:
     """Build the filter of a validated profile and load it into the calling process."""
     compiled = compile_filter(profile)
-    if compiled is None:
-        return None
-    try:
-        return compiled.load()
-    finally:
-        compiled.filter.close()
+    return None if compiled is None else compiled.load()
 
 
 def _add_architectures(filt: Filter, architectures: list[str]) -> None:
@@ -385,17 +457,21 @@ def _libseccomp_arch(name: str) -> str:
     return name.removeprefix("SCMP_ARCH_").lower()
 
 
-def _set_flags(filt: Filter, flags: list[str] | None) -> None:
+def _set_flags(filt: Filter, flags: list[str] | None) -> int:
+    """Set the attributes of the profile's flags; returns the seccomp(2) flags they mean."""
     from skiff.linux.libseccomp import Attr
 
     if flags is None:
         try:
             filt.set_attr(Attr.SCMP_FLTATR_CTL_SSB, 1)
         except OSError:
-            pass  # the kernel or libseccomp cannot; runc goes on without it too
-        return
+            return 0  # the kernel or libseccomp cannot; runc goes on without it too
+        return _KERNEL_FLAGS["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+    kernel_flags = 0
     for flag in flags:
         filt.set_attr(getattr(Attr, _FLAG_ATTRIBUTES[flag]), 1)
+        kernel_flags |= _KERNEL_FLAGS[flag]
+    return kernel_flags
 
 
 def _add_rule(filt: Filter, rule: Rule) -> bool:

@@ -24,6 +24,14 @@ STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
 
+SECCOMP_CACHE = "@seccomp"  # not a container id, so never a container's directory
+
+
+def seccomp_cache(root: str) -> str:
+    """Where compiled seccomp filters are kept under the runtime's root."""
+    return os.path.join(root, SECCOMP_CACHE)
+
+
 def check_id(container_id: str) -> None:
     """Container ids as runc accepts them: letters, digits and ``_ + - .``."""
     if (
@@ -115,6 +123,7 @@ class ContainerDir:
     def __init__(self, root: str, container_id: str) -> None:
         check_id(container_id)
         self.id = container_id
+        self.root = root
         self.path = os.path.join(root, container_id)
         self.fifo = os.path.join(self.path, EXEC_FIFO)
         self._lock_fd = -1

@@ -689,3 +689,64 @@ def test_without_notify_rules_there_is_no_notify_fd() -> None:
         return confine(deny(["getcwd"]))
 
     assert in_child(body).value is None
+
+
+# --- the cache of compiled filters ----------------------------------------------------------
+
+
+def test_a_cached_filter_is_read_back_and_confines(tmp_path: Path) -> None:
+    profile = deny(["getcwd"])
+    seccomp.validate(profile)
+    built = seccomp.compile_filter(profile, str(tmp_path))
+    [cache_file] = tmp_path.iterdir()
+    cache_file.chmod(0o400)  # read back, not written again
+    cached = seccomp.compile_filter(profile, str(tmp_path))
+    assert built is not None and cached is not None
+    assert (cached.program, cached.flags) == (built.program, built.flags)
+    assert cached.flags == 4  # SECCOMP_FILTER_FLAG_SPEC_ALLOW, the default when flags is absent
+
+    def body() -> int:
+        LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        assert cached.load() is None
+        return errno_of(os.getcwd)
+
+    assert in_child(body).value == errno.EPERM
+
+
+def test_a_cache_file_of_another_key_or_broken_is_rebuilt(tmp_path: Path) -> None:
+    first, second = deny(["getcwd"]), deny(["getppid"])
+    built = seccomp.compile_filter(first, str(tmp_path))
+    assert built is not None
+    [cache_file] = tmp_path.iterdir()
+    data = cache_file.read_bytes()
+    # the same name holding another profile's key (a crc32 clash): not used, rebuilt
+    cache_file.write_bytes(data.replace(b"getcwd", b"getpid"))
+    again = seccomp.compile_filter(first, str(tmp_path))
+    assert again is not None and again.program == built.program
+    assert cache_file.read_bytes() == data
+    cache_file.write_bytes(data[:10])  # cut short, as by a crash: rebuilt
+    assert seccomp.compile_filter(first, str(tmp_path)).program == built.program  # type: ignore[union-attr]
+    assert cache_file.read_bytes() == data
+    other = seccomp.compile_filter(second, str(tmp_path))
+    assert other is not None and other.program != built.program
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_notifying_filter_loads_with_a_listener_and_tsync(tmp_path: Path) -> None:
+    profile = {
+        **deny(["getppid"], "SCMP_ACT_NOTIFY"),
+        "listenerPath": str(tmp_path / "agent.sock"),
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC"],
+    }
+    seccomp.validate(profile)
+    compiled = seccomp.compile_filter(profile, str(tmp_path / "cache"))
+    assert compiled is not None
+    assert compiled.flags == 1 | 8 | 16  # TSYNC, NEW_LISTENER, TSYNC_ESRCH
+
+    def body() -> bool:
+        LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        fd = compiled.load()
+        assert fd is not None
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:seccomp notify"
+
+    assert in_child(body).value is True
