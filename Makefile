@@ -34,9 +34,9 @@ venv: $(BIN)/python
 # the venv's site-packages. Byte code is compiled up front for the same reason.
 install: venv
 	$(BIN)/pip install -q -e '.[dev]'
-	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.runtime.cli import main\nsys.exit(main())\n' \
+	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.runtime.cli import entry\nentry()\n' \
 		"$(BIN)/python" "$(CURDIR)" > $(BIN)/skiff-runtime
-	printf '#!%s -IS\nimport sys\nsys.path[:0] = ["%s", "%s"]\nfrom skiff.cli.main import main\nsys.exit(main())\n' \
+	printf '#!%s -IS\nimport sys\nsys.path[:0] = ["%s", "%s"]\nfrom skiff.cli.main import entry\nentry()\n' \
 		"$(BIN)/python" "$(CURDIR)" "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" > $(BIN)/skiff
 	$(BIN)/python -m compileall -q skiff
 	ln -sf $(BIN)/skiff /usr/local/bin/skiff

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import zlib
 from contextlib import contextmanager
+
+from skiff.fastexit import close_at_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,16 +100,31 @@ CREATE TABLE IF NOT EXISTS image_parents (
 """
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (``close_at_exit``)."""
+
+
+_SCHEMA_VERSION = zlib.crc32(SCHEMA.encode()) & 0x7FFFFFFF
+
+
 def connect(path: str) -> sqlite3.Connection:
+    """A connection in WAL mode with the schema in place; closed when the command ends (see
+    skiff.fastexit: the last close checkpoints the log into the database)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Shared with worker threads for autocommit statements only (the module is built
     # thread-safe); transactions stay on the thread that opened them.
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=60, isolation_level=None, check_same_thread=False, factory=_Connection
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
+    # The schema's checksum as user_version: the script runs once per change, not per command.
+    if conn.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    close_at_exit(conn)
     return conn
 
 

@@ -20,10 +20,9 @@ from skiff.cli.main import Command, CommandFailed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
 
-    from skiff.cli.main import Invocation, Parser, Registry
+    from skiff.cli.main import Invocation, Options, Parser, Registry
     from skiff.engine.engine import Engine
 
 DETACH_KEYS_HELP = "Override the key sequence for detaching a container"
@@ -40,9 +39,9 @@ def check_tty(tty: bool, stdin: bool) -> None:
 
 def _die_of(signum: int) -> None:
     """End this process as ``signum`` would have (after the terminal was restored)."""
-    import signal
+    from skiff.linux import signals
 
-    signal.signal(signum, signal.SIG_DFL)
+    signals.signal(signum, signals.SIG_DFL)
     os.kill(os.getpid(), signum)
 
 
@@ -142,7 +141,7 @@ def _attach_flags(parser: Parser) -> None:
     parser.flag("--sig-proxy", help="Proxy all received signals to the process", default=True)
 
 
-def _attach(inv: Invocation, opts: argparse.Namespace) -> int:
+def _attach(inv: Invocation, opts: Options) -> int:
     from skiff.engine.engine import Engine
 
     engine = Engine(inv.paths)
@@ -184,7 +183,7 @@ def _exec_flags(parser: Parser) -> None:
     flag("-w", "--workdir", kind="string", help="Working directory inside the container")
 
 
-def _exec(inv: Invocation, opts: argparse.Namespace) -> int:
+def _exec(inv: Invocation, opts: Options) -> int:
     from skiff.engine.attach import Interrupted, parse_detach_keys
     from skiff.engine.engine import Engine
     from skiff.engine.exec import ExecConfig, ExecFailed, exec_in_container

@@ -19,10 +19,9 @@ from skiff.cli.main import GLOBAL_FLAGS, Command, Group, Parser, Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
 
-    from skiff.cli.main import Invocation
+    from skiff.cli.main import Invocation, Options
 
 SHELLS = ("bash", "fish", "zsh")
 
@@ -565,8 +564,8 @@ def register(registry: Registry) -> None:
     the command runs (every module registered by then)."""
     generators = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}
 
-    def runner(shell: str) -> Callable[[Invocation, argparse.Namespace], int]:
-        def run(inv: Invocation, opts: argparse.Namespace) -> int:
+    def runner(shell: str) -> Callable[[Invocation, Options], int]:
+        def run(inv: Invocation, opts: Options) -> int:
             sys.stdout.write(generators[shell](registry))
             return 0
 

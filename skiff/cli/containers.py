@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from skiff.cli.main import Command, CommandFailed, Invocation, Parser, Registry
+from skiff.cli.main import Command, CommandFailed, Invocation, Options, Parser, Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
 
     from skiff.engine.engine import Engine
@@ -41,7 +40,7 @@ def _run_flags(parser: Parser) -> None:
     add_flags(parser, run=True)
 
 
-def _make(inv: Invocation, opts: argparse.Namespace) -> tuple[Engine, str]:
+def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
     """Create the container a run/create command line describes; its id."""
     from skiff.cli.run_flags import to_options
     from skiff.errors import NotFound
@@ -87,13 +86,13 @@ def _with_tag(name: str) -> str:
     return name if ":" in last or "@" in name else f"{name}:latest"
 
 
-def _create(inv: Invocation, opts: argparse.Namespace) -> int:
+def _create(inv: Invocation, opts: Options) -> int:
     _, container_id = _make(inv, opts)
     sys.stdout.write(container_id + "\n")
     return 0
 
 
-def _run(inv: Invocation, opts: argparse.Namespace) -> int:
+def _run(inv: Invocation, opts: Options) -> int:
     from skiff.engine.engine import start_error_code
     from skiff.errors import SkiffError
 
@@ -114,9 +113,7 @@ def _run(inv: Invocation, opts: argparse.Namespace) -> int:
     return _run_attached(engine, container_id, streams, opts)
 
 
-def _run_attached(
-    engine: Engine, container_id: str, streams: list[str], opts: argparse.Namespace
-) -> int:
+def _run_attached(engine: Engine, container_id: str, streams: list[str], opts: Options) -> int:
     """Start the container (or join it running) with ``streams`` (stdin, stdout, stderr)
     attached here until it exits: its exit code; 0 when the user detached."""
     from skiff.cli.attach import stream_container
@@ -164,7 +161,7 @@ def _start_flags(parser: Parser) -> None:
     parser.flag("-i", "--interactive", help="Attach container's STDIN")
 
 
-def _start(inv: Invocation, opts: argparse.Namespace) -> int:
+def _start(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     if opts.attach or opts.interactive:
         if len(opts.args) > 1:
@@ -181,7 +178,7 @@ def _stop_flags(parser: Parser) -> None:
     parser.flag("-t", "--time", kind="int", help="Seconds to wait before killing the container")
 
 
-def _timeout(opts: argparse.Namespace) -> int | None:
+def _timeout(opts: Options) -> int | None:
     from skiff.cli.main import UsageError
     from skiff.engine.options import InvalidFlagValue, parse_int
 
@@ -193,13 +190,13 @@ def _timeout(opts: argparse.Namespace) -> int | None:
         raise UsageError(str(e)) from None
 
 
-def _stop(inv: Invocation, opts: argparse.Namespace) -> int:
+def _stop(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     timeout = _timeout(opts)
     return _each(inv, opts.args, lambda name: engine.stop(name, timeout, opts.signal))
 
 
-def _restart(inv: Invocation, opts: argparse.Namespace) -> int:
+def _restart(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     timeout = _timeout(opts)
     return _each(inv, opts.args, lambda name: engine.restart(name, timeout, opts.signal))
@@ -209,7 +206,7 @@ def _kill_flags(parser: Parser) -> None:
     parser.flag("-s", "--signal", kind="string", help="Signal to send to the container")
 
 
-def _kill(inv: Invocation, opts: argparse.Namespace) -> int:
+def _kill(inv: Invocation, opts: Options) -> int:
     from skiff.engine.options import parse_signal
 
     engine = _engine(inv)
@@ -228,7 +225,7 @@ def _rm_flags(parser: Parser) -> None:
     parser.flag("-v", "--volumes", help="Remove anonymous volumes associated with the container")
 
 
-def _rm(inv: Invocation, opts: argparse.Namespace) -> int:
+def _rm(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     if opts.link:
         raise CommandFailed("links are not supported")
@@ -237,22 +234,22 @@ def _rm(inv: Invocation, opts: argparse.Namespace) -> int:
     )
 
 
-def _wait(inv: Invocation, opts: argparse.Namespace) -> int:
+def _wait(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     return _each(inv, opts.args, engine.wait)
 
 
-def _pause(inv: Invocation, opts: argparse.Namespace) -> int:
+def _pause(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     return _each(inv, opts.args, engine.pause)
 
 
-def _unpause(inv: Invocation, opts: argparse.Namespace) -> int:
+def _unpause(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     return _each(inv, opts.args, engine.unpause)
 
 
-def _rename(inv: Invocation, opts: argparse.Namespace) -> int:
+def _rename(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     engine.rename(opts.args[0], opts.args[1])
     return 0
@@ -282,7 +279,7 @@ def _update_flags(parser: Parser) -> None:
         parser.flag(*((short,) if short else ()), name, kind=kind, help=help)
 
 
-def _update(inv: Invocation, opts: argparse.Namespace) -> int:
+def _update(inv: Invocation, opts: Options) -> int:
     from skiff.cli.main import UsageError
     from skiff.engine import options as o
 
@@ -316,7 +313,7 @@ def _update(inv: Invocation, opts: argparse.Namespace) -> int:
     return _each(inv, opts.args, lambda name: engine.update(name, changes))
 
 
-def _cleanup(inv: Invocation, opts: argparse.Namespace) -> int:
+def _cleanup(inv: Invocation, opts: Options) -> int:
     """Run by conmon when a container's process has exited; if its restart policy
     restarts it, this sleeps through the back-off and starts it (nothing waits for it)."""
     from skiff.engine.restart import restart_pending

@@ -27,11 +27,10 @@ from skiff.errors import Conflict, InvalidArgument, NotFound, SkiffError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
     from typing import Any, BinaryIO
 
-    from skiff.cli.main import Invocation, Parser, Registry
+    from skiff.cli.main import Invocation, Options, Parser, Registry
     from skiff.images.service import Image, ImageStore
 
     InUse = Callable[[str], list[str]]
@@ -95,7 +94,7 @@ def _setup_import(p: Parser) -> None:
     p.flag("--platform", kind="string", help="Set platform if server is multi-platform capable")
 
 
-def _import(inv: Invocation, opts: argparse.Namespace) -> int:
+def _import(inv: Invocation, opts: Options) -> int:
     from skiff.images import reference as references
     from skiff.images.importer import import_tarball
 
@@ -180,7 +179,7 @@ def _ingested(store: ImageStore, known: set[str]) -> int:
     return total
 
 
-def _load(inv: Invocation, opts: argparse.Namespace) -> int:
+def _load(inv: Invocation, opts: Options) -> int:
     from contextlib import nullcontext
 
     from skiff.cli.format import Progress
@@ -271,7 +270,7 @@ def _save_size(store: ImageStore, names: list[str]) -> int:
     return total
 
 
-def _save(inv: Invocation, opts: argparse.Namespace) -> int:
+def _save(inv: Invocation, opts: Options) -> int:
     from contextlib import nullcontext
 
     from skiff.cli.format import Progress
@@ -471,7 +470,7 @@ def image_rows(summary: dict[str, Any], digests: bool, trunc: bool) -> list[Any]
     return rows
 
 
-def _images(inv: Invocation, opts: argparse.Namespace) -> int:
+def _images(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Formatter, TemplateError
     from skiff.images.inspect import list_images
 
@@ -500,7 +499,7 @@ def _images(inv: Invocation, opts: argparse.Namespace) -> int:
 # --- tag --------------------------------------------------------------------------------
 
 
-def _tag(inv: Invocation, opts: argparse.Namespace) -> int:
+def _tag(inv: Invocation, opts: Options) -> int:
     from skiff.images import reference as references
 
     source, target = opts.args
@@ -632,7 +631,7 @@ def remove_image(store: ImageStore, name: str, force: bool, in_use: InUse) -> li
     return records
 
 
-def _rmi(inv: Invocation, opts: argparse.Namespace) -> int:
+def _rmi(inv: Invocation, opts: Options) -> int:
     store = inv.images()
     in_use = containers_using(inv)
     errors = []
@@ -697,13 +696,13 @@ def template_view(value: Any) -> Any:
     return view
 
 
-def _image_inspect(inv: Invocation, opts: argparse.Namespace) -> int:
+def _image_inspect(inv: Invocation, opts: Options) -> int:
     from skiff.cli.listing import inspect_objects
 
     return inspect_objects(inv, opts.args, opts.format, "image")
 
 
-def _inspect(inv: Invocation, opts: argparse.Namespace) -> int:
+def _inspect(inv: Invocation, opts: Options) -> int:
     kind = opts.type or ""
     if kind and kind not in OBJECT_TYPES:
         raise InvalidArgument(f'"{kind}" is not a valid value for --type')
@@ -757,7 +756,7 @@ def history_record(item: dict[str, Any], human: bool, trunc: bool) -> Any:
     )
 
 
-def _history(inv: Invocation, opts: argparse.Namespace) -> int:
+def _history(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Formatter, TemplateError
     from skiff.images.inspect import history
 
@@ -887,7 +886,7 @@ def _confirm(message: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _image_prune(inv: Invocation, opts: argparse.Namespace) -> int:
+def _image_prune(inv: Invocation, opts: Options) -> int:
     from skiff.units import human_size
 
     filters = parse_filters(opts.filter)

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import os
 
-from skiff.cli.main import Command, CommandFailed, Invocation, Parser, Registry
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
+from skiff.cli.main import Command, CommandFailed, Invocation, Options, Parser, Registry
 
 
 def _no_flags(parser: Parser) -> None:
     pass
 
 
-def _boot(inv: Invocation, opts: argparse.Namespace) -> int:
+def _boot(inv: Invocation, opts: Options) -> int:
     from skiff.engine.boot import boot
     from skiff.engine.engine import Engine
 
@@ -29,7 +25,7 @@ def _boot(inv: Invocation, opts: argparse.Namespace) -> int:
     return 0
 
 
-def _health_runner(inv: Invocation, opts: argparse.Namespace) -> int:
+def _health_runner(inv: Invocation, opts: Options) -> int:
     """Detach (whoever started it does not wait), then run the health checks."""
     from skiff.engine.health_runner import run
 

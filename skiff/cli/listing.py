@@ -16,11 +16,10 @@ from skiff.cli.main import Command, CommandFailed, UsageError, parse_filters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
     from typing import Any
 
-    from skiff.cli.main import Invocation, Parser, Registry
+    from skiff.cli.main import Invocation, Options, Parser, Registry
     from skiff.engine.containers import Container
     from skiff.engine.listing import Facts
 
@@ -259,7 +258,7 @@ def _probe_record() -> Any:
     return Record(CONTEXT, fields)
 
 
-def _ps_format(opts: argparse.Namespace) -> str:
+def _ps_format(opts: Options) -> str:
     """The template ``ps`` renders: Docker's table (with SIZE for ``-s``), raw, or the
     user's; only IDs with ``-q``."""
     from skiff.cli.format import Template, TemplateError, expand_format
@@ -287,7 +286,7 @@ def _ps_format(opts: argparse.Namespace) -> str:
     return QUIET if opts.quiet else source
 
 
-def _ps(inv: Invocation, opts: argparse.Namespace) -> int:
+def _ps(inv: Invocation, opts: Options) -> int:
     import time
 
     from skiff.cli.format import Formatter, TemplateError
@@ -458,14 +457,14 @@ def _setup_container_inspect(p: Parser) -> None:
     p.flag("-s", "--size", help="Display total file sizes")
 
 
-def _container_inspect(inv: Invocation, opts: argparse.Namespace) -> int:
+def _container_inspect(inv: Invocation, opts: Options) -> int:
     return inspect_objects(inv, opts.args, opts.format, "container", opts.size)
 
 
 # --- port -------------------------------------------------------------------------------
 
 
-def _port(inv: Invocation, opts: argparse.Namespace) -> int:
+def _port(inv: Invocation, opts: Options) -> int:
     """``port CONTAINER [PRIVATE_PORT[/PROTO]]``: the published ports, as the docker CLI
     prints them from the container's ``NetworkSettings.Ports``."""
     import re

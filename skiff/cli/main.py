@@ -2,7 +2,7 @@
 
 ``skiff [OPTIONS] COMMAND [ARGS...]``. Global options come before the command (``--root``,
 ``--runroot``, ``-D/--debug``, ``-v/--version``, ``-h/--help``). Command modules register
-their commands (:func:`_load_commands`); each is parsed by its own argparse parser, built
+their commands (:func:`_load_commands`); each is parsed by its own :class:`Parser`, built
 only when the command runs, with Docker's (pflag's) syntax: flags anywhere, ``--flag=v``,
 ``-abc``, ``--bool=false``. A command imports what it needs when it runs, so ``skiff
 --help`` stays light.
@@ -16,11 +16,11 @@ exits 125 for a bad flag, 1 for a wrong number of arguments.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from skiff import __version__
+from skiff.cli.flags import FALSE, TRUE, Flag, FlagError, FlagSet, Options
 from skiff.errors import SkiffError
 
 TYPE_CHECKING = False
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 
 PROG = "skiff"
 DESCRIPTION = "A container engine in Python"
-
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 
 class UsageError(Exception):
@@ -54,30 +51,13 @@ class CommandFailed(SkiffError):
         self.exit_code = exit_code
 
 
-class _Flag:
-    def __init__(self, names: tuple[str, ...], kind: str, help: str, default: Any) -> None:
-        self.names = names
-        self.kind = kind  # bool, string, list, filter, ...: the type shown in --help
-        self.help = help
-        self.default = default
-
-    @property
-    def label(self) -> str:
-        """``-f, --filter``, as pflag names a flag in its messages."""
-        short = [n for n in self.names if not n.startswith("--")]
-        long = [n for n in self.names if n.startswith("--")]
-        return ", ".join(short[:1] + long[:1])
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with pflag's syntax and the docker CLI's messages."""
+class Parser:
+    """The flags of one command (pflag's syntax and messages: skiff.cli.flags)."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(prog=path, add_help=False, allow_abbrev=False)
         self.path = path
-        self.flags: list[_Flag] = []
-        self._bools: dict[str, str] = {}  # option string -> its "=false" twin
-        self.add_argument("--help", action="store_true", dest="help")
+        self._set = FlagSet()
+        self.flags = self._set.flags
 
     def flag(
         self,
@@ -86,101 +66,24 @@ class Parser(argparse.ArgumentParser):
         help: str = "",
         default: Any = None,
         dest: str | None = None,
-        action: type[argparse.Action] | None = None,
+        check: Callable[[Flag, str], None] | None = None,
     ) -> None:
         """Add a flag. ``kind`` is bool, string, list (repeatable) or a type name shown
-        in --help (``filter``); ``action`` overrides how a value is stored."""
-        dest = dest or names[-1].lstrip("-").replace("-", "_")
-        flag = _Flag(names, kind, help, default)
-        self.flags.append(flag)
-        if kind == "bool":
-            self.add_argument(*names, dest=dest, action="store_true", default=bool(default))
-            twins = tuple(f"{name}=false" for name in names)
-            self.add_argument(*twins, dest=dest, action="store_false", help=argparse.SUPPRESS)
-            for name in names:
-                self._bools[name] = f"{name}=false"
-            return
-        kwargs: dict[str, Any] = {"dest": dest, "metavar": kind}
-        if action is not None:
-            kwargs["action"] = action
-            kwargs["default"] = default if default is not None else []
-        elif kind in ("list", "filter", "stringArray", "map", "mount", "ulimit"):
-            kwargs["action"] = "append"
-            kwargs["default"] = default if default is not None else []
-        else:
-            kwargs["default"] = default
-        self.add_argument(*names, **kwargs)
+        in --help (``filter``); ``check`` vets each value."""
+        self._set.add(Flag(names, kind, help, default, dest, check))
 
     def filter_flag(self, help: str, short: bool = True) -> None:
         """``-f, --filter name=value``, repeatable, checked as the docker CLI checks it."""
         names = ("-f", "--filter") if short else ("--filter",)
-        self.flag(*names, kind="filter", action=FilterAction, help=help)
+        self.flag(*names, kind="filter", check=_check_filter, help=help)
 
-    def flag_label(self, dest: str) -> str:
-        for action in self._actions:
-            if action.dest == dest and action.help != argparse.SUPPRESS:
-                for flag in self.flags:
-                    if action.option_strings and action.option_strings[0] in flag.names:
-                        return flag.label
-        return dest
-
-    def _normalise(self, args: Sequence[str]) -> list[str]:
-        """``--flag=VALUE`` of a boolean becomes ``--flag`` or its ``=false`` twin."""
-        out: list[str] = []
-        for i, arg in enumerate(args):
-            if arg == "--":
-                out.extend(args[i:])
-                break
-            name, sep, value = arg.partition("=")
-            if sep and name in self._bools:
-                if value in _TRUE:
-                    out.append(name)
-                elif value in _FALSE:
-                    out.append(self._bools[name])
-                else:
-                    flag = next(f for f in self.flags if name in f.names)
-                    raise UsageError(
-                        f'invalid argument "{value}" for "{flag.label}" flag: '
-                        f'strconv.ParseBool: parsing "{value}": invalid syntax'
-                    )
-            else:
-                out.append(arg)
-        return out
-
-    def parse(self, args: Sequence[str], interspersed: bool = True) -> argparse.Namespace:
+    def parse(self, args: Sequence[str], interspersed: bool = True) -> Options:
         """The flags and the arguments (``args``); without ``interspersed``, flags end at
         the first argument (``run IMAGE COMMAND -x``: ``-x`` is the command's)."""
-        if "-h" not in self._option_string_actions:  # -h is --help unless a flag takes it
-            self.add_argument("-h", action="store_true", dest="help")
-        if interspersed:
-            self.add_argument("args", nargs="*")
-            namespace, extras = self.parse_known_intermixed_args(self._normalise(args))
-        else:
-            self.add_argument("args", nargs=argparse.REMAINDER)
-            namespace, extras = self.parse_known_args(self._normalise(args))
-        for extra in extras:
-            if extra.startswith("--"):
-                raise UsageError(f"unknown flag: {extra.partition('=')[0]}")
-            if extra.startswith("-") and extra != "-":
-                raise UsageError(f"unknown shorthand flag: '{extra[1:2]}' in {extra}")
-        if extras:
-            namespace.args = [*namespace.args, *extras]
-        return namespace
-
-    def error(self, message: str) -> NoReturn:
-        """argparse's complaints in pflag's words."""
-        if message.startswith("argument "):
-            names, _, problem = message[len("argument ") :].partition(": ")
-            long = [n for n in names.split("/") if n.startswith("--")] or names.split("/")
-            if problem.startswith("expected one argument"):
-                raise UsageError(f"flag needs an argument: {long[0]}")
-            if problem.startswith("ignored explicit argument"):
-                value = problem.partition("argument ")[2].strip("'")
-                short = [n for n in names.split("/") if not n.startswith("--")]
-                if short:
-                    raise UsageError(f"unknown shorthand flag: '{value[:1]}' in {short[0]}{value}")
-            raise UsageError(f"invalid argument for {long[0]}: {problem}")
-        raise UsageError(message)
+        try:
+            return self._set.parse(args, interspersed)
+        except FlagError as e:
+            raise UsageError(str(e)) from None
 
 
 # The help of --format, as the docker CLI words it (lists, and inspect's).
@@ -198,26 +101,13 @@ INSPECT_FORMAT_HELP = (
 )
 
 
-class FilterAction(argparse.Action):
-    """``--filter name=value``, repeatable, checked as the docker CLI's FilterOpt does."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        value = str(values)
-        if "=" not in value:
-            label = parser.flag_label(self.dest) if isinstance(parser, Parser) else self.dest
-            raise UsageError(
-                f'invalid argument "{value}" for "{label}" flag: '
-                "bad format of filter (expected name=value)"
-            )
-        current = list(getattr(namespace, self.dest, None) or [])
-        current.append(value)
-        setattr(namespace, self.dest, current)
+def _check_filter(flag: Flag, value: str) -> None:
+    """A filter is ``name=value``, as the docker CLI's FilterOpt checks."""
+    if "=" not in value:
+        raise FlagError(
+            f'invalid argument "{value}" for "{flag.label}" flag: '
+            "bad format of filter (expected name=value)"
+        )
 
 
 def parse_filters(values: list[str]) -> dict[str, list[str]]:
@@ -238,7 +128,7 @@ class Command:
         summary: str,
         usage: str,
         setup: Callable[[Parser], None],
-        run: Callable[[Invocation, argparse.Namespace], int | None],
+        run: Callable[[Invocation, Options], int | None],
         args: tuple[int, int | None] = (0, 0),
         aliases: Sequence[str] = (),
         exit_code: int | None = 1,
@@ -330,7 +220,7 @@ class Invocation:
 # --- help -------------------------------------------------------------------------------
 
 
-def _option_lines(flags: list[_Flag]) -> list[str]:
+def _option_lines(flags: list[Flag]) -> list[str]:
     import textwrap
 
     rows = []
@@ -383,20 +273,20 @@ def group_help(group: Group) -> str:
 
 
 GLOBAL_FLAGS = [
-    _Flag(("-D", "--debug"), "bool", "Enable debug mode (a traceback with an error)", False),
-    _Flag(
+    Flag(("-D", "--debug"), "bool", "Enable debug mode (a traceback with an error)", False),
+    Flag(
         ("--root",),
         "string",
         "Where skiff keeps its state (default $SKIFF_ROOT or\n/var/lib/skiff)",
         None,
     ),
-    _Flag(
+    Flag(
         ("--runroot",),
         "string",
         "Where skiff keeps its runtime state (default\n$SKIFF_RUNROOT or /run/skiff)",
         None,
     ),
-    _Flag(("-v", "--version"), "bool", "Print version information and quit", False),
+    Flag(("-v", "--version"), "bool", "Print version information and quit", False),
 ]
 
 
@@ -414,7 +304,7 @@ def main_help(registry: Registry) -> str:
 # --- the command ------------------------------------------------------------------------
 
 
-def _version(inv: Invocation, opts: argparse.Namespace) -> int:
+def _version(inv: Invocation, opts: Options) -> int:
     sys.stdout.write(f"{PROG} version {__version__}\n")
     return 0
 
@@ -486,12 +376,12 @@ def _parse_globals(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
             break
         name, sep, value = arg.partition("=")
         if name in bools:
-            if sep and value not in _TRUE + _FALSE:
+            if sep and value not in TRUE + FALSE:
                 raise UsageError(
                     f'invalid argument "{value}" for "{name}" flag: '
                     f'strconv.ParseBool: parsing "{value}": invalid syntax'
                 )
-            options[bools[name]] = not sep or value in _TRUE
+            options[bools[name]] = not sep or value in TRUE
         elif name in ("--root", "--runroot"):
             if not sep:
                 if i >= len(argv):
@@ -516,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return e.exit_code
     if options["version"]:
-        return _version(Invocation(None, None, False), argparse.Namespace())
+        return _version(Invocation(None, None, False), Options())
     registry = _load_commands()
     if words[:1] == ["help"]:
         words, options["help"] = words[1:], True
@@ -620,5 +510,12 @@ def _quiet_stdout() -> None:
         pass
 
 
+def entry() -> NoReturn:
+    """The ``skiff`` command."""
+    from skiff.fastexit import run_and_exit
+
+    run_and_exit(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -18,10 +18,9 @@ from skiff.cli.main import Command, CommandFailed, parse_filters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from typing import Any, BinaryIO
 
-    from skiff.cli.main import Invocation, Parser, Registry
+    from skiff.cli.main import Invocation, Options, Parser, Registry
     from skiff.engine.containers import Container
     from skiff.engine.engine import Engine
     from skiff.engine.events import Event
@@ -91,7 +90,7 @@ def _tail(value: str) -> int | None:
     return None
 
 
-def _logs(inv: Invocation, opts: argparse.Namespace) -> int:
+def _logs(inv: Invocation, opts: Options) -> int:
     from skiff.engine.logs import ContainerLog, details_prefix
 
     now = time.time()
@@ -183,7 +182,7 @@ def _stats_targets(
     return found, gone
 
 
-def _stats(inv: Invocation, opts: argparse.Namespace) -> int:
+def _stats(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Formatter, TemplateError
     from skiff.engine.stats import Collector, Stats
     from skiff.errors import NotFound
@@ -235,7 +234,7 @@ def _no_flags(p: Parser) -> None:
     pass
 
 
-def _top(inv: Invocation, opts: argparse.Namespace) -> int:
+def _top(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import tabwrite
     from skiff.engine.top import top
 
@@ -287,7 +286,7 @@ def event_view(event: Event) -> Any:
     return Struct(message, zero, "events.Message")
 
 
-def _events(inv: Invocation, opts: argparse.Namespace) -> int:
+def _events(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Template, TemplateError, expand_format
     from skiff.engine.events import read
 

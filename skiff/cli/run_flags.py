@@ -8,9 +8,7 @@ from skiff.cli.main import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
-
-    from skiff.cli.main import Parser
+    from skiff.cli.main import Options, Parser
     from skiff.engine.options import ContainerOptions
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -156,7 +154,7 @@ def add_flags(parser: Parser, run: bool) -> None:
     flag("-w", "--workdir", kind="string", help="Working directory inside the container")
 
 
-def to_options(opts: argparse.Namespace, image: str, command: list[str]) -> ContainerOptions:
+def to_options(opts: Options, image: str, command: list[str]) -> ContainerOptions:
     """The ContainerOptions of a parsed ``run``/``create`` command line."""
     try:
         return _to_options(opts, image, command)
@@ -168,7 +166,7 @@ class _FlagError(Exception):
     pass
 
 
-def _to_options(opts: argparse.Namespace, image: str, command: list[str]) -> ContainerOptions:
+def _to_options(opts: Options, image: str, command: list[str]) -> ContainerOptions:
     import os
 
     from skiff.engine import options as o
@@ -284,7 +282,7 @@ def _duration(value: str | None, flag: str) -> int:
     return parse_duration(value, flag) if value else 0
 
 
-def _attach(opts: argparse.Namespace) -> list[str]:
+def _attach(opts: Options) -> list[str]:
     """The streams a client attaches (Docker's AttachStdin/out/err): ``-a`` (Docker's
     names, case-insensitive), none with ``-d``, else stdout, stderr and with ``-i``
     stdin."""

@@ -23,10 +23,9 @@ from skiff.cli.main import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from typing import Any
 
-    from skiff.cli.main import Invocation, Parser, Registry
+    from skiff.cli.main import Invocation, Options, Parser, Registry
     from skiff.engine.engine import Engine
 
 CONTEXT = "default"  # the docker CLI's context: skiff has the one
@@ -212,7 +211,7 @@ def _setup_info(p: Parser) -> None:
     p.flag("-f", "--format", kind="string", help=INSPECT_FORMAT_HELP)
 
 
-def _info(inv: Invocation, opts: argparse.Namespace) -> int:
+def _info(inv: Invocation, opts: Options) -> int:
     from skiff.engine import system
 
     template = _template(opts.format) if opts.format else None
@@ -292,7 +291,7 @@ def _setup_version(p: Parser) -> None:
     p.flag("-f", "--format", kind="string", help=INSPECT_FORMAT_HELP)
 
 
-def _version(inv: Invocation, opts: argparse.Namespace) -> int:
+def _version(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import tabwrite
     from skiff.engine import system
 
@@ -467,7 +466,7 @@ def _setup_df(p: Parser) -> None:
     p.flag("-v", "--verbose", help="Show detailed information on space usage")
 
 
-def _system_df(inv: Invocation, opts: argparse.Namespace) -> int:
+def _system_df(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Formatter, TemplateError
     from skiff.engine import system
 
@@ -509,7 +508,7 @@ def _deleted(title: str, items: list[str]) -> str:
     return f"{title}:\n" + "".join(item + "\n" for item in items) + "\n" if items else ""
 
 
-def _container_prune(inv: Invocation, opts: argparse.Namespace) -> int:
+def _container_prune(inv: Invocation, opts: Options) -> int:
     from skiff.engine import system
     from skiff.units import human_size
 
@@ -552,7 +551,7 @@ def system_prune_warning(all: bool, volumes: bool, filters: dict[str, list[str]]
     return text + "\nAre you sure you want to continue?"
 
 
-def _system_prune(inv: Invocation, opts: argparse.Namespace) -> int:
+def _system_prune(inv: Invocation, opts: Options) -> int:
     from skiff.cli.images import containers_using, prune
     from skiff.engine import system
     from skiff.units import human_size

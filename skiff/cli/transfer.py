@@ -15,11 +15,10 @@ import os
 import stat
 import sys
 
-from skiff.cli.main import Command, CommandFailed, Invocation, Parser, Registry
+from skiff.cli.main import Command, CommandFailed, Invocation, Options, Parser, Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
     from typing import BinaryIO
 
@@ -60,7 +59,7 @@ def _setup_cp(p: Parser) -> None:
     )
 
 
-def _cp(inv: Invocation, opts: argparse.Namespace) -> int:
+def _cp(inv: Invocation, opts: Options) -> int:
     from skiff.engine.copy_paths import split_cp_arg
 
     source, destination = opts.args
@@ -350,7 +349,7 @@ def _setup_export(p: Parser) -> None:
     p.flag("-o", "--output", kind="string", help="Write to a file, instead of STDOUT")
 
 
-def _export(inv: Invocation, opts: argparse.Namespace) -> int:
+def _export(inv: Invocation, opts: Options) -> int:
     from skiff.cli.images import _write_atomically
     from skiff.engine.copy import export
 
@@ -384,7 +383,7 @@ def _no_flags(p: Parser) -> None:
     pass
 
 
-def _diff(inv: Invocation, opts: argparse.Namespace) -> int:
+def _diff(inv: Invocation, opts: Options) -> int:
     from skiff.engine.container_changes import changes
 
     for kind, path in changes(_engine(inv), opts.args[0]):
@@ -407,7 +406,7 @@ def _setup_commit(p: Parser) -> None:
     p.flag("-p", "--pause", default=True, help="Pause container during commit")
 
 
-def _commit(inv: Invocation, opts: argparse.Namespace) -> int:
+def _commit(inv: Invocation, opts: Options) -> int:
     from skiff.engine.commit import commit
 
     reference = opts.args[1] if len(opts.args) > 1 else None

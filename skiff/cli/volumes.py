@@ -4,7 +4,6 @@ usage mistake 125). The work is the store's (skiff.storage.volumes)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from skiff.cli.main import (
@@ -20,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from skiff.cli.main import Invocation, Parser, Registry
+    from skiff.cli.main import Invocation, Options, Parser, Registry
     from skiff.storage.volumes import Volume, VolumeStore
 
 LS_TABLE = "table {{.Driver}}\t{{.Name}}"
@@ -62,26 +61,13 @@ def _setup_create(p: Parser) -> None:
         "-o",
         "--opt",
         kind="map",
-        action=_MapAction,
-        default={},
         help="Set driver specific options (default map[])",
     )
 
 
-class _MapAction(argparse.Action):
+def _driver_options(values: list[str]) -> dict[str, str]:
     """``-o KEY=VALUE`` (the docker CLI's map option: ``KEY`` alone is an empty value)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        current = dict(getattr(namespace, self.dest, None) or {})
-        key, _, value = str(values).partition("=")
-        current[key] = value
-        setattr(namespace, self.dest, current)
+    return {key: value for key, _, value in (text.partition("=") for text in values)}
 
 
 def _labels(values: list[str]) -> dict[str, str]:
@@ -98,9 +84,11 @@ def _labels(values: list[str]) -> dict[str, str]:
     return labels
 
 
-def _create(inv: Invocation, opts: argparse.Namespace) -> int:
+def _create(inv: Invocation, opts: Options) -> int:
     labels = _labels(opts.label)
-    volume = _store(inv).create(opts.args[0] if opts.args else "", opts.driver, labels, opts.opt)
+    volume = _store(inv).create(
+        opts.args[0] if opts.args else "", opts.driver, labels, _driver_options(opts.opt)
+    )
     sys.stdout.write(volume.name + "\n")
     return 0
 
@@ -147,7 +135,7 @@ def natural_key(name: str) -> list[Any]:
     ]
 
 
-def _ls(inv: Invocation, opts: argparse.Namespace) -> int:
+def _ls(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Formatter, TemplateError
 
     source = opts.format or "table"
@@ -181,7 +169,7 @@ def template_view(api: dict[str, Any]) -> Any:
     return Record("volume.Volume", fields)
 
 
-def _inspect(inv: Invocation, opts: argparse.Namespace) -> int:
+def _inspect(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Template, TemplateError, go_indent_json, go_json
     from skiff.errors import SkiffError
 
@@ -227,7 +215,7 @@ def _setup_rm(p: Parser) -> None:
     p.flag("-f", "--force", help="Force the removal of one or more volumes")
 
 
-def _rm(inv: Invocation, opts: argparse.Namespace) -> int:
+def _rm(inv: Invocation, opts: Options) -> int:
     from skiff.errors import SkiffError
 
     store = _store(inv)
@@ -254,7 +242,7 @@ def _setup_prune(p: Parser) -> None:
     p.flag("-f", "--force", help="Do not prompt for confirmation")
 
 
-def _prune(inv: Invocation, opts: argparse.Namespace) -> int:
+def _prune(inv: Invocation, opts: Options) -> int:
     from skiff.cli.images import _confirm
     from skiff.errors import InvalidArgument
     from skiff.units import human_size

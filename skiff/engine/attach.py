@@ -25,14 +25,14 @@ signals this process receives to the container.
 from __future__ import annotations
 
 import os
-import signal
 from abc import ABC, abstractmethod
 
 from skiff.errors import InvalidArgument
+from skiff.linux import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    import _socket
     from collections.abc import Callable
     from typing import Any, Literal
 
@@ -50,7 +50,14 @@ MAX_WINDOW = 1000
 
 # What a proxied signal never is: the child/pipe/window plumbing of this process, and
 # the terminal job-control stops (Docker's ForwardAllSignals skips SIGCHLD and SIGPIPE).
-_NOT_FORWARDED = {"SIGCHLD", "SIGPIPE", "SIGWINCH", "SIGURG", "SIGTTIN", "SIGTTOU"}
+_NOT_FORWARDED = {
+    signals.SIGCHLD,
+    signals.SIGPIPE,
+    signals.SIGWINCH,
+    signals.SIGURG,
+    signals.SIGTTIN,
+    signals.SIGTTOU,
+}
 
 
 class Interrupted(Exception):
@@ -150,8 +157,8 @@ class _SignalPipe:
     """Signals as bytes on a pipe, read in the select loop (``signal.set_wakeup_fd``).
     The handlers do nothing else; the previous ones come back at the end."""
 
-    def __init__(self, signals: set[int]) -> None:
-        self.signals = signals
+    def __init__(self, caught: set[int]) -> None:
+        self.signals = caught
         self.read_fd = -1
         self.write_fd = -1
         self.previous: dict[int, object] = {}
@@ -159,15 +166,15 @@ class _SignalPipe:
 
     def __enter__(self) -> _SignalPipe:
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.previous_wakeup = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self.previous_wakeup = signals.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
         for signum in self.signals:
-            self.previous[signum] = signal.signal(signum, _ignore)
+            self.previous[signum] = signals.signal(signum, _ignore)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-        signal.set_wakeup_fd(self.previous_wakeup)
+            signals.signal(signum, handler)  # type: ignore[arg-type]
+        signals.set_wakeup_fd(self.previous_wakeup)
         os.close(self.read_fd)
         os.close(self.write_fd)
 
@@ -188,18 +195,11 @@ def proxied_signals() -> set[int]:
     """The signals ``--sig-proxy`` forwards: every catchable one but the plumbing's."""
     return {
         s
-        for s in signal.valid_signals()
-        if s not in (signal.SIGKILL, signal.SIGSTOP)
-        and _signal_name(s) not in _NOT_FORWARDED
-        and s < signal.SIGRTMIN
+        for s in signals.valid_signals()
+        if s not in (signals.SIGKILL, signals.SIGSTOP)
+        and s not in _NOT_FORWARDED
+        and s < signals.SIGRTMIN
     }
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return ""
 
 
 # --- the far end: conmon's socket, or a pty master ---------------------------------------
@@ -230,7 +230,7 @@ class Endpoint(ABC):
 class AttachSession(Endpoint):
     """A connection to a container's conmon."""
 
-    def __init__(self, sock: socket.socket, bundle: str) -> None:
+    def __init__(self, sock: _socket.socket, bundle: str) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.bundle = bundle
@@ -238,10 +238,13 @@ class AttachSession(Endpoint):
 
     @classmethod
     def connect(cls, bundle: str) -> AttachSession:
-        """Connect to the conmon of the container whose OCI bundle is ``bundle``."""
-        import socket
+        """Connect to the conmon of the container whose OCI bundle is ``bundle``.
 
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        A ``_socket.socket``: the ``socket`` module only adds enums and helpers on top, and
+        costs a few ms of ``skiff run``'s start-up to import."""
+        import _socket
+
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         directory = os.open(bundle, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             sock.connect(f"/proc/self/fd/{directory}/attach")
@@ -277,10 +280,10 @@ class AttachSession(Endpoint):
             return 0
 
     def close_input(self) -> None:
-        import socket
+        import _socket
 
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
@@ -375,18 +378,18 @@ def pump(
 
     terminal = next((fd for fd in (stdin, stdout) if fd is not None and os.isatty(fd)), None)
     raw = tty and stdin is not None and os.isatty(stdin)
-    signals: set[int] = set()
+    caught: set[int] = set()
     if tty and terminal is not None:
-        signals.add(signal.SIGWINCH)
+        caught.add(signals.SIGWINCH)
     if forward_signal is not None:
-        signals |= proxied_signals()
+        caught |= proxied_signals()
     elif raw:
-        signals |= {signal.SIGTERM, signal.SIGHUP}
+        caught |= {signals.SIGTERM, signals.SIGHUP}
     keys = DetachKeys(detach_keys) if tty and stdin is not None and detach_keys else None
     outputs = {STDOUT_TAG: stdout, STDERR_TAG: stderr}
     pending = b""
     reading = stdin is not None
-    with _SignalPipe(signals) as signal_pipe, _RawMode(stdin if raw else None):
+    with _SignalPipe(caught) as signal_pipe, _RawMode(stdin if raw else None):
         if tty and terminal is not None:
             _copy_size(terminal, endpoint)
         while True:
@@ -398,7 +401,7 @@ def pump(
             ready, writable, _ = select.select(readable, [endpoint.fd] if pending else [], [])
             if signal_pipe.read_fd in ready:
                 for signum in signal_pipe.received():
-                    if signum == signal.SIGWINCH and tty and terminal is not None:
+                    if signum == signals.SIGWINCH and tty and terminal is not None:
                         _copy_size(terminal, endpoint)
                     elif forward_signal is not None:
                         forward_signal(signum)

@@ -9,14 +9,12 @@ it. When the container's process exits, conmon records the exit code and runs
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
 
+from skiff import jsonio
 from skiff.engine import events, health, monitor, restart
 from skiff.engine.containers import Container, ContainerStore, check_name, random_name
 from skiff.engine.filesystem import ContainerFiles
@@ -54,11 +52,22 @@ def start_error_code(message: str) -> int:
     return 125
 
 
+class RuntimeResult:
+    """What a runtime command returned: its exit code and output."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
 def find_runtime(name: str) -> str:
     """The runtime binary for ``--runtime``: skiff-runtime (the default), runc or crun."""
     if name not in RUNTIMES:
         raise InvalidArgument(f"unknown or invalid runtime name: {name}")
     sibling = os.path.join(os.path.dirname(sys.executable), RUNTIMES[name])
+    import shutil
+
     found = sibling if os.access(sibling, os.X_OK) else shutil.which(RUNTIMES[name])
     if not found:
         raise InvalidArgument(f"runtime {name} is not installed")
@@ -169,7 +178,7 @@ class Engine:
             if propagation:
                 spec["linux"]["rootfsPropagation"] = propagation
             with open(os.path.join(files.bundle, "config.json"), "w") as f:
-                json.dump(spec, f)
+                f.write(jsonio.dumps(spec))
             runtime = find_runtime(options.runtime or DEFAULT_RUNTIME)
             pid = monitor.start_monitor(
                 container.id,
@@ -243,8 +252,12 @@ class Engine:
 
     def _exit_command(self, container_id: str) -> list[str]:
         skiff = os.path.join(os.path.dirname(sys.executable), "skiff")
+        if not os.access(skiff, os.X_OK):
+            import shutil
+
+            skiff = shutil.which("skiff") or "skiff"
         return [
-            skiff if os.access(skiff, os.X_OK) else shutil.which("skiff") or "skiff",
+            skiff,
             "--root", self.paths.root,
             "--runroot", self.paths.runroot,
             "container", "cleanup", container_id,
@@ -252,7 +265,7 @@ class Engine:
 
     def runtime(
         self, container: Container, *args: str, after: tuple[str, ...] = (), check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> RuntimeResult:
         """``RUNTIME --root ROOT ARGS ID AFTER`` with the container's runtime (``--runtime``).
 
         skiff-runtime's ``start`` and ``delete`` run in this process: the same handlers
@@ -262,14 +275,17 @@ class Engine:
             return self._skiff_runtime_in_process(container, args, check)
         binary = find_runtime(name)
         command = [binary, "--root", self.runtime_root, *args, container.id, *after]
-        result = subprocess.run(command, capture_output=True, text=True)
+        import subprocess
+
+        ran = subprocess.run(command, capture_output=True, text=True)
+        result = RuntimeResult(ran.returncode, ran.stdout, ran.stderr)
         if check and result.returncode != 0:
             raise EngineError(result.stderr.strip().removeprefix("skiff-runtime: "))
         return result
 
     def _skiff_runtime_in_process(
         self, container: Container, args: tuple[str, ...], check: bool
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> RuntimeResult:
         from skiff.runtime import lifecycle
         from skiff.runtime.state import ContainerDir
 
@@ -291,7 +307,7 @@ class Engine:
             code, message = 1, str(e)
         if check and code:
             raise EngineError(message)
-        return subprocess.CompletedProcess(args, code, "", message)
+        return RuntimeResult(code, "", message)
 
     # --- exit ---------------------------------------------------------------------------
 
@@ -302,12 +318,15 @@ class Engine:
         is gone (another command cleaned up first).
 
         While a command runs the container in the foreground (:meth:`attached`), the
-        monitor's cleanup leaves ``--rm`` to that command, which must still read the exit
-        code when it sees the exit."""
+        monitor's cleanup waits until that command is done (it cleans up itself, and must
+        still read the exit code when it sees the exit): the two never contend for the
+        container's lock, and a foreground command that crashed leaves the work to it."""
         try:
             container = self.containers.get(ref)
         except NotFound:
             return None
+        if from_monitor:
+            self._wait_for_foreground(container.id)
         with self.containers.lock(container.id):
             try:
                 container = self.containers.get(container.id)
@@ -338,9 +357,7 @@ class Engine:
                 events.record_container(
                     self.containers.db, container, "die", exitCode=str(exited["ExitCode"])
                 )
-            if container.options.get("auto_remove") and not (
-                from_monitor and self._attached(container.id)
-            ):
+            if container.options.get("auto_remove"):
                 self.remove_locked(container, volumes=True)
             return int(container.state.get("ExitCode", 0))
 
@@ -364,18 +381,16 @@ class Engine:
             except FileNotFoundError:
                 pass
 
-    def _attached(self, container_id: str) -> bool:
+    def _wait_for_foreground(self, container_id: str) -> None:
+        """Until no command holds the container in the foreground (see :meth:`attached`)."""
         try:
             fd = os.open(self._attach_marker(container_id), os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
-            return False
+            return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
+            fcntl.flock(fd, fcntl.LOCK_EX)
         finally:
             os.close(fd)
-        return False
 
     def _oom_killed(self, container: Container) -> bool:
         """Whether the kernel's OOM killer killed a process of the container (its cgroup
@@ -386,7 +401,7 @@ class Engine:
             with open(
                 os.path.join(ContainerFiles(self.paths, container.id).bundle, "config.json")
             ) as f:
-                path = json.load(f)["linux"]["cgroupsPath"]
+                path = jsonio.loads(f.read())["linux"]["cgroupsPath"]
             return open_cgroup(path).oom_kills() > 0
         except (OSError, KeyError, ValueError, SkiffError):
             return False
@@ -508,7 +523,7 @@ class Engine:
             if container.state.get("Running"):
                 path = os.path.join(ContainerFiles(self.paths, container.id).dir, "resources.json")
                 with open(path, "w") as f:
-                    json.dump(resources(options), f)
+                    f.write(jsonio.dumps(resources(options)))
                 try:
                     self.runtime(container, "update", "--resources", path)
                 finally:

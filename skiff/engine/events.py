@@ -10,8 +10,9 @@ that follows polls the table by its sequence number, a cheap indexed query.
 
 from __future__ import annotations
 
-import json
 import time
+
+from skiff import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def record(
     """Add an event (now); every hundredth insert drops rows older than the last KEEP."""
     cursor = conn.execute(
         "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?, ?, ?, ?, ?)",
-        (time.time_ns(), type, action, actor, json.dumps(dict(attributes or {}))),
+        (time.time_ns(), type, action, actor, jsonio.dumps(dict(attributes or {}))),
     )
     seq = cursor.lastrowid or 0
     if seq % 100 == 0:
@@ -89,7 +90,7 @@ class Event:
         self.type: str = row["type"]
         self.action: str = row["action"]
         self.actor: str = row["actor"]
-        self.attributes: dict[str, str] = json.loads(row["attributes"])
+        self.attributes: dict[str, str] = jsonio.loads(row["attributes"])
 
     def message(self) -> dict[str, Any]:
         """Docker's events.Message as JSON (its field order; attributes sorted, as Go

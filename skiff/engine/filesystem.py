@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 from skiff.errors import EngineError
 from skiff.storage.layers import LayerDirs, mount_overlay
@@ -77,6 +76,8 @@ class ContainerFiles:
 
     def remove(self) -> None:
         self.unmount()
+        import shutil
+
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -10,9 +10,7 @@ root, started when a container with a check starts.
 
 from __future__ import annotations
 
-import json
-
-from skiff import db
+from skiff import db, jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -203,7 +201,7 @@ def record(
         ).fetchone()
         if row is None:
             return None
-        state = json.loads(row["state"])
+        state = jsonio.loads(row["state"])
         health = state.get("Health")
         running = state.get("Running") and not state.get("Restarting")
         if not running or health is None or state.get("StartedAt") != started_at:
@@ -215,6 +213,6 @@ def record(
             health, result, check.retries, since_start < check.start_period
         )
         store.db.execute(
-            "UPDATE containers SET state = ? WHERE id = ?", (json.dumps(state), container_id)
+            "UPDATE containers SET state = ? WHERE id = ?", (jsonio.dumps(state), container_id)
         )
     return str(health.get("Status")), str(state["Health"]["Status"])

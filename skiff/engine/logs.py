@@ -27,7 +27,6 @@ container fills a disk.
 
 from __future__ import annotations
 
-import calendar
 import os
 import time
 
@@ -74,6 +73,8 @@ def parse_line(line: bytes, offset: int = 0) -> Record | None:
 
 def nanos(stamp: bytes) -> int:
     """Unix time in nanoseconds of an RFC 3339 time (``2024-01-02T03:04:05.123+01:00``)."""
+    import calendar
+
     text = stamp.decode()
     date = (int(text[0:4]), int(text[5:7]), int(text[8:10]))
     seconds = calendar.timegm((*date, int(text[11:13]), int(text[14:16]), int(text[17:19])))

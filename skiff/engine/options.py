@@ -20,13 +20,10 @@ case-insensitive), integers Go's ``strconv.ParseInt`` with base 0 (pflag's: ``0x
 from __future__ import annotations
 
 import copy
-import json
 import os
-import re
-import signal
-from fractions import Fraction
 
 from skiff.errors import InvalidArgument
+from skiff.linux import signals
 from skiff.values import Value
 
 TYPE_CHECKING = False
@@ -195,20 +192,21 @@ def go_parse_bool(s: str) -> bool:
     raise _Bad(f"strconv.ParseBool: parsing {go_quote(s)}: invalid syntax")
 
 
-_DEC_FLOAT = re.compile(r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?")
-_HEX_FLOAT = re.compile(
-    r"[+-]?0[xX](?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+"
-)
-_SPECIAL_FLOAT = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+# Patterns as text: ``re`` is imported where one is needed (it costs several ms to import).
+_DEC_FLOAT = r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?"
+_HEX_FLOAT = r"[+-]?0[xX](?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+"
+_SPECIAL_FLOAT = r"(?i)[+-]?(?:inf|infinity|nan)"
 
 
 def go_parse_float(s: str) -> float:
     """Go's ``strconv.ParseFloat(s, 64)``."""
     syntax = _Bad(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax")
-    if _SPECIAL_FLOAT.fullmatch(s):
+    import re
+
+    if re.fullmatch(_SPECIAL_FLOAT, s):
         return float(s)
-    hexa = _HEX_FLOAT.fullmatch(s)
-    if not hexa and not _DEC_FLOAT.fullmatch(s):
+    hexa = re.fullmatch(_HEX_FLOAT, s)
+    if not hexa and not re.fullmatch(_DEC_FLOAT, s):
         raise syntax
     if not any(c.isdigit() for c in s) or ("_" in s and not _underscore_ok(s)):
         raise syntax
@@ -233,6 +231,8 @@ _DURATION_UNITS = {
 
 def go_parse_duration(s: str) -> int:
     """Go's ``time.ParseDuration``, in nanoseconds."""
+    import re
+
     invalid = _Bad(f"time: invalid duration {go_quote(s)}")
     rest, negative = s, False
     if rest[:1] in ("+", "-"):
@@ -333,16 +333,17 @@ def parse_memory_swap(value: str, flag: str = "--memory-swap") -> int:
     return parse_bytes(value, flag)
 
 
-_RATIONAL = re.compile(
-    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?[0-9]+/[0-9]+"
-)
+_RATIONAL = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?[0-9]+/[0-9]+"
 
 
 def parse_cpus(value: str, flag: str = "--cpus") -> int:
     """``--cpus 1.5``: nano-CPUs, as Docker's ``NanoCPUs`` (a ``big.Rat``)."""
 
+    import re
+    from fractions import Fraction
+
     def parse(v: str) -> int:
-        if not _RATIONAL.fullmatch(v) or v.endswith("/0"):
+        if not re.fullmatch(_RATIONAL, v) or v.endswith("/0"):
             raise _Bad(f"failed to parse {v} as a rational number")
         nano = Fraction(v) * 10**9
         if nano.denominator != 1:
@@ -614,12 +615,25 @@ def parse_device(value: str) -> DeviceMapping:
     return DeviceMapping(source, target or source, permissions)
 
 
-_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
+def _cpu_list(value: str) -> bool:
+    """``0-3,5``: what cpuset.cpus and cpuset.mems take."""
+    for part in value.split(","):
+        first, dash, last = part.partition("-")
+        if not (first.isascii() and first.isdigit()):
+            return False
+        if dash and not (last.isascii() and last.isdigit()):
+            return False
+    return True
+
+
+_CGROUP_RULE = r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})"
 
 
 def parse_device_cgroup_rule(value: str, flag: str = "--device-cgroup-rule") -> str:
+    import re
+
     def parse(v: str) -> str:
-        if not _CGROUP_RULE.fullmatch(v):
+        if not re.fullmatch(_CGROUP_RULE, v):
             raise _Bad(f"invalid device cgroup format '{v}'")
         return v
 
@@ -1046,6 +1060,8 @@ def _read_seccomp_file(path: str) -> str:
         raise InvalidArgument(
             f"opening seccomp profile ({path}) failed: open {path}: {reason}"
         ) from None
+    import json
+
     try:
         profile = json.loads(data)
     except ValueError as e:
@@ -1135,9 +1151,9 @@ def normalize_capabilities(names: Iterable[str], field: str = "CapAdd") -> list[
 
 
 def _signal_numbers() -> dict[str, int]:
-    names = {s.name.removeprefix("SIG"): int(s) for s in signal.Signals if s.name.isupper()}
+    names = {name: n for name, n in signals.by_name().items() if not name.startswith("RTMIN+")}
     names |= {"IOT": 6, "POLL": 29, "CLD": 17, "UNUSED": 31}
-    rtmin, rtmax = signal.SIGRTMIN, signal.SIGRTMAX
+    rtmin, rtmax = signals.SIGRTMIN, signals.SIGRTMAX
     for n in range(1, 16):
         names[f"RTMIN+{n}"] = rtmin + n
     for n in range(1, 15):
@@ -1626,7 +1642,7 @@ class ContainerOptions:
         if 0 < self.cpu_quota < 1000:
             raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
         for label, value in (("cpus", self.cpuset_cpus), ("mems", self.cpuset_mems)):
-            if value and not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", value):
+            if value and not _cpu_list(value):
                 raise InvalidArgument(
                     f"Invalid value {value} for cpuset {label}: invalid format: {value}"
                 )

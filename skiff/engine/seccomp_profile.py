@@ -20,11 +20,9 @@ is moby's ``setupSeccomp``, rule for rule, written from its behaviour.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import re
 
+from skiff import jsonio
 from skiff.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -87,18 +85,18 @@ _RULE_FIELDS = ("names", "action", "errnoRet", "args")
 
 def native_arch() -> str:
     """This machine's architecture in Go's naming (``amd64``), "" if unknown."""
-    return _MACHINE_TO_NATIVE.get(platform.machine(), "")
+    return _MACHINE_TO_NATIVE.get(os.uname().machine, "")
 
 
 def parse_kernel_version(text: str) -> tuple[int, int]:
     """``<kernel>.<major>`` of a ``minKernel`` (moby's ``KernelVersion``)."""
-    quoted = json.dumps(text)
+    quoted = jsonio.dumps(text)
     parts = text.split(".", 2)
     if len(parts) != 2:
         raise InvalidArgument(f'invalid kernel version: {quoted}, expected "<kernel>.<major>"')
     numbers = []
     for part in parts:
-        if not re.fullmatch(r"[0-9]+", part) or int(part) > 255:
+        if not (part.isascii() and part.isdigit()) or int(part) > 255:
             raise InvalidArgument(
                 f'invalid kernel version: {quoted}, expected "<kernel>.<major>": '
                 f'strconv.ParseUint: parsing "{part}": '
@@ -114,16 +112,18 @@ def parse_kernel_version(text: str) -> tuple[int, int]:
 
 def kernel_version() -> tuple[int, int]:
     """This kernel's ``<kernel>.<major>`` (``6.18.44-fc`` -> (6, 18))."""
-    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    if not m:
-        raise InvalidArgument(f"failed to parse kernel version {os.uname().release!r}")
-    return int(m.group(1)), int(m.group(2))
+    release = os.uname().release
+    kernel, _, rest = release.partition(".")
+    major = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+    if not (kernel.isascii() and kernel.isdigit() and major):
+        raise InvalidArgument(f"failed to parse kernel version {release!r}")
+    return int(kernel), int(major)
 
 
 def load_default_profile() -> dict[str, Any]:
     """Docker's default profile (Docker's format, not yet the OCI object)."""
     with open(DEFAULT_PROFILE_PATH) as f:
-        profile: dict[str, Any] = json.load(f)
+        profile: dict[str, Any] = jsonio.loads(f.read())
     return profile
 
 
@@ -131,7 +131,7 @@ def parse_profile(text: str) -> dict[str, Any]:
     """A profile given as JSON text (``--security-opt seccomp=FILE``), as the daemon
     decodes it."""
     try:
-        profile = json.loads(text)
+        profile = jsonio.loads(text)
     except ValueError as e:
         raise InvalidArgument(f"Decoding seccomp profile failed: {e}") from None
     if not isinstance(profile, dict):

@@ -37,10 +37,8 @@ Deliberate differences from Docker's config.json:
 from __future__ import annotations
 
 import copy
-import json
 import os
 import resource
-import shutil
 import stat
 
 from skiff.engine import seccomp_profile
@@ -332,6 +330,8 @@ def find_init_binary(path: str | None = None) -> str:
     for candidate in INIT_CANDIDATES:
         if os.path.exists(candidate):
             return candidate
+    import shutil
+
     found = shutil.which("docker-init")
     if found:
         return found
@@ -873,15 +873,3 @@ def build_spec(
     if options.annotations:
         spec["annotations"] = dict(options.annotations)
     return spec
-
-
-def write_spec(spec: Mapping[str, Any], bundle: str) -> str:
-    """Write ``config.json`` into ``bundle`` atomically; returns its path."""
-    path = os.path.join(bundle, "config.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(spec, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path

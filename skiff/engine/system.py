@@ -21,6 +21,7 @@ from skiff import __version__
 from skiff.engine.engine import DEFAULT_RUNTIME, RUNTIMES, find_runtime
 from skiff.engine.filesystem import ContainerFiles
 from skiff.errors import Conflict, InvalidArgument, NotFound, SkiffError
+from skiff.linux.mount import unescape_mountinfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,13 +74,6 @@ def os_release(path: str = "/etc/os-release") -> dict[str, str]:
     return values
 
 
-def _unescape_mount_field(field: str) -> str:
-    """mountinfo's octal escapes (``\\040`` for a space)."""
-    if "\\" not in field:
-        return field
-    return field.encode().decode("unicode_escape")
-
-
 def backing_filesystem(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
     """The filesystem ``path`` lives on (its nearest existing parent's), in Docker's names:
     ``extfs``, ``xfs``, ``btrfs``, ``tmpfs``..."""
@@ -92,7 +86,7 @@ def backing_filesystem(path: str, mountinfo: str = "/proc/self/mountinfo") -> st
         parts = fields.split()
         if len(parts) < 5 or not rest:
             continue
-        mountpoint = _unescape_mount_field(parts[4])
+        mountpoint = unescape_mountinfo(parts[4])
         inside = path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/")
         if inside and len(mountpoint) >= len(best):
             best, fstype = mountpoint, rest.split()[0]

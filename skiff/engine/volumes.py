@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 
 from skiff.engine.options import PROPAGATIONS, _valid_mount_mode, clean_path
 from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound
@@ -258,6 +257,8 @@ def _copy_if_empty(source_fd: int, source: os.stat_result, target: str) -> None:
     if os.listdir(target):
         return
     if os.listdir(f"/proc/self/fd/{source_fd}"):
+        import subprocess
+
         result = subprocess.run(
             ["cp", "-a", f"/proc/self/fd/{source_fd}/.", target + "/"],
             pass_fds=(source_fd,),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from skiff.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import hashlib
 
 _LENGTHS = {"sha256": 64, "sha512": 128}
 
@@ -22,10 +24,14 @@ def check(digest: str) -> str:
 
 def hasher(digest_or_algorithm: str) -> hashlib._Hash:
     """A new hash object for the algorithm of a digest (or an algorithm name)."""
+    import hashlib  # here: it loads OpenSSL, a few ms that ``skiff run`` does not need
+
     return hashlib.new(digest_or_algorithm.partition(":")[0])
 
 
 def of_bytes(data: bytes) -> str:
+    import hashlib
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

@@ -6,8 +6,7 @@ Parsing checks what skiff relies on and names what is wrong; building writes the
 
 from __future__ import annotations
 
-import json
-
+from skiff import jsonio
 from skiff.errors import InvalidArgument
 from skiff.images import digest as digests
 from skiff.images import mediatypes as mt
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
 def _json(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = jsonio.loads(data.decode())
     except ValueError as e:
         raise InvalidArgument(f"{what}: invalid JSON: {e}") from None
     if not isinstance(value, dict):
@@ -97,7 +96,7 @@ def parse_config(data: bytes) -> dict[str, Any]:
 
 def canonical(value: Any) -> bytes:
     """Compact JSON, as Docker writes configs and manifests."""
-    return json.dumps(value, separators=(",", ":")).encode()
+    return jsonio.dumps(value).encode()
 
 
 def descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict[str, Any]:

@@ -18,10 +18,12 @@ and parses with domain ``""`` and path ``foo_bar.com/x``.
 
 from __future__ import annotations
 
-import re
-
 from skiff.errors import InvalidArgument
 from skiff.values import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -29,23 +31,130 @@ OFFICIAL_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 PATH_MAX = 255
 
-_DOMAIN_PART = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_PATH = f"{_COMPONENT}(?:/{_COMPONENT})*"
-_TAG = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-
-# Always fullmatch(): Python's "$" would also match before a trailing newline.
-_REFERENCE_RE = re.compile(f"((?:{_DOMAIN}/)?{_PATH})(?::({_TAG}))?(?:@({_DIGEST}))?")
-_NAME_RE = re.compile(f"(?:({_DOMAIN})/)?({_PATH})")
-_TAG_RE = re.compile(_TAG)
-_DIGEST_RE = re.compile(_DIGEST)
-_GO_DIGEST_RE = re.compile("[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
-_HEX_RE = re.compile("[a-f0-9]+")
 _HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-_FULL_ID_RE = re.compile("(?:sha256:)?[a-f0-9]{64}")
-_ID_PREFIX_RE = re.compile("(?:sha256:)?[a-f0-9]{1,64}")
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ") | _LOWER_ALNUM
+_HEX = frozenset("0123456789abcdef")
+_ANY_HEX = _HEX | frozenset("ABCDEF")
+_DIGITS = frozenset("0123456789")
+_TAG_CHARS = _ALNUM | frozenset("_.-")
+
+
+# The grammar, checked by hand rather than with regular expressions: ``re`` (and the enum
+# and functools it pulls in) would cost a few ms of every ``skiff run``.
+
+
+def _separated(text: str, word: frozenset[str], separators: Callable[[str], bool]) -> bool:
+    """``word+ (separator word+)*`` where ``separators`` accepts each run between words."""
+    if not text or text[0] not in word or text[-1] not in word:
+        return False
+    run = ""
+    for c in text:
+        if c in word:
+            if run and not separators(run):
+                return False
+            run = ""
+        else:
+            run += c
+    return True
+
+
+def _component_separator(run: str) -> bool:
+    return run in (".", "_", "__") or run == "-" * len(run)
+
+
+def _is_path(text: str) -> bool:
+    """``component ("/" component)*``, component ``[a-z0-9]+ ((.|_|__|-+) [a-z0-9]+)*``"""
+    return all(
+        _separated(component, _LOWER_ALNUM, _component_separator) for component in text.split("/")
+    )
+
+
+def _is_domain(text: str) -> bool:
+    """``(domain-name | "[" ipv6 "]") [":" port]``"""
+    if text.startswith("["):
+        host, bracket, port = text[1:].partition("]")
+        if not bracket or not host or not all(c in _ANY_HEX or c == ":" for c in host):
+            return False
+    else:
+        host, colon, number = text.partition(":")
+        port = ":" + number if colon else ""
+        labels = host.split(".")
+        if not all(_separated(label, _ALNUM, lambda run: set(run) == {"-"}) for label in labels):
+            return False
+    return not port or (port[0] == ":" and len(port) > 1 and all(c in _DIGITS for c in port[1:]))
+
+
+def _is_tag(text: str) -> bool:
+    """``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``"""
+    return 0 < len(text) <= 128 and text[0] not in ".-" and all(c in _TAG_CHARS for c in text)
+
+
+def _is_digest(text: str) -> bool:
+    """``algorithm ":" [0-9a-fA-F]{32,}``; algorithm ``[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z]
+    [A-Za-z0-9]*)*``"""
+    algorithm, colon, encoded = text.partition(":")
+    return (
+        bool(colon)
+        and len(encoded) >= 32
+        and all(c in _ANY_HEX for c in encoded)
+        and all(
+            part[:1].isascii() and part[:1].isalpha() and all(c in _ALNUM for c in part)
+            for part in _split_any(algorithm, "-_+.")
+        )
+    )
+
+
+def _split_any(text: str, separators: str) -> list[str]:
+    for separator in separators[1:]:
+        text = text.replace(separator, separators[0])
+    return text.split(separators[0])
+
+
+def _is_go_digest(text: str) -> bool:
+    """go-digest's ``[a-z0-9]+([.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+``"""
+    algorithm, colon, encoded = text.partition(":")
+    return (
+        bool(colon)
+        and bool(encoded)
+        and all(c in _ALNUM or c in "=_-" for c in encoded)
+        and all(
+            part and all(c in _LOWER_ALNUM for c in part) for part in _split_any(algorithm, ".+_-")
+        )
+    )
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in _HEX for c in text)
+
+
+def _split_name(name: str) -> tuple[str, str] | None:
+    """``[domain "/"] path`` as (domain or "", path); None if it is not one. A first part
+    that can be a domain is one, as the regular expression's greedy group takes it."""
+    first, slash, rest = name.partition("/")
+    if slash and _is_domain(first) and _is_path(rest):
+        return first, rest
+    return ("", name) if _is_path(name) else None
+
+
+def _split_reference(text: str) -> tuple[str, str, str | None, str | None] | None:
+    """``name [":" tag] ["@" digest]`` as (domain, path, tag, digest); None if not one.
+
+    A tag holds neither ``:`` nor ``/``, and a name has a ``:`` only in its domain, before
+    a ``/``: so the tag is what follows the last ``:`` when no ``/`` follows it."""
+    name, at, digest = text.partition("@")
+    if at and not _is_digest(digest):
+        return None
+    before, colon, after = name.rpartition(":")
+    tag = None
+    if colon and "/" not in after:
+        if not _is_tag(after):
+            return None
+        name, tag = before, after
+    split = _split_name(name)
+    if split is None:
+        return None
+    return split[0], split[1], tag, digest if at else None
 
 
 class Reference(Value):
@@ -98,7 +207,7 @@ class Reference(Value):
 
     def with_tag(self, tag: str) -> Reference:
         """The same reference with ``tag`` (a digest is kept, as Docker's WithTag does)."""
-        if not _TAG_RE.fullmatch(tag):
+        if not _is_tag(tag):
             raise InvalidArgument("invalid tag format")
         return Reference(self.domain, self.path, tag, self.digest)
 
@@ -107,7 +216,7 @@ class Reference(Value):
 
         Unlike WithDigest, the algorithm and hex length are checked too, as parse() does.
         """
-        if not _DIGEST_RE.fullmatch(digest):
+        if not _is_digest(digest):
             raise InvalidArgument("invalid digest format")
         _check_digest(digest)
         return Reference(self.domain, self.path, self.tag, digest)
@@ -120,7 +229,7 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     digest gets ``latest``; pass ``default_tag=False`` where no tag is implied
     (``skiff images busybox``). A reference with both tag and digest keeps both.
     """
-    if len(text) == 64 and _HEX_RE.fullmatch(text):
+    if len(text) == 64 and _is_hex(text):
         raise InvalidArgument(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
         )
@@ -138,7 +247,8 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
 
 def is_full_id(text: str) -> bool:
     """``<64 hex>`` or ``sha256:<64 hex>``: an image ID and never a name (see is_digest_id)."""
-    return _FULL_ID_RE.fullmatch(text) is not None
+    hexa = text.removeprefix("sha256:")
+    return len(hexa) == 64 and _is_hex(hexa)
 
 
 def is_digest_id(text: str) -> bool:
@@ -151,7 +261,8 @@ def is_digest_id(text: str) -> bool:
     prefixes are an error). So ``rmi 1a2b`` removes the image tagged ``1a2b:latest`` if
     there is one, else the image whose ID starts with ``1a2b``.
     """
-    return _ID_PREFIX_RE.fullmatch(text) is not None
+    hexa = text.removeprefix("sha256:")
+    return len(hexa) <= 64 and _is_hex(hexa)
 
 
 def _split_docker_domain(text: str) -> tuple[str, str]:
@@ -171,16 +282,13 @@ def _split_docker_domain(text: str) -> tuple[str, str]:
 
 def _parse_strict(text: str) -> Reference:
     """Docker's reference.Parse: the grammar, no normalisation."""
-    match = _REFERENCE_RE.fullmatch(text)
-    if match is None:
+    parts = _split_reference(text)
+    if parts is None:
         lower = text.lower()
-        if lower != text and _REFERENCE_RE.fullmatch(lower):
+        if lower != text and _split_reference(lower) is not None:
             raise InvalidArgument("repository name must be lowercase")
         raise InvalidArgument("invalid reference format")
-    name, tag, digest = match.groups()
-    name_match = _NAME_RE.fullmatch(name)
-    assert name_match is not None  # name matched the same grammar
-    domain, path = name_match.group(1) or "", name_match.group(2)
+    domain, path, tag, digest = parts
     if len(path) > PATH_MAX:
         raise InvalidArgument(f"repository name must not be more than {PATH_MAX} characters")
     if digest is not None:
@@ -195,10 +303,10 @@ def _check_digest(digest: str) -> None:
         raise InvalidArgument("invalid checksum digest format")
     length = _HEX_LENGTHS.get(algorithm)
     if length is None:
-        if not _GO_DIGEST_RE.fullmatch(digest):
+        if not _is_go_digest(digest):
             raise InvalidArgument("invalid checksum digest format")
         raise InvalidArgument("unsupported digest algorithm")
     if len(encoded) != length:
         raise InvalidArgument("invalid checksum digest length")
-    if not _HEX_RE.fullmatch(encoded):
+    if not _is_hex(encoded):
         raise InvalidArgument("invalid checksum digest format")

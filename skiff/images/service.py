@@ -7,8 +7,8 @@ it writes, so a failure, or a concurrent removal, can tell content in use from g
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 import time
 
 from skiff import db
@@ -92,7 +92,7 @@ class ImageStore:
         self.content = ContentStore(paths)
         self.layer_dirs = LayerDirs(paths)
         self.db = db.connect(paths.database)
-        self._hold_lock = threading.Lock()
+        self._hold_lock = _thread.allocate_lock()  # threading.Lock, without its import
 
     # --- leases -------------------------------------------------------------------------
 

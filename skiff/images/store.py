@@ -9,7 +9,6 @@ most a temporary file that the next writer of the store removes.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from skiff.errors import InvalidArgument, NotFound
 from skiff.images import digest as digests
@@ -36,6 +35,8 @@ class BlobWriter:
         self.hash: hashlib._Hash = digests.hasher(expected or "sha256")
         self.size = 0
         os.makedirs(store.paths.ingest, exist_ok=True)
+        import tempfile
+
         fd, self.temp = tempfile.mkstemp(dir=store.paths.ingest, prefix="blob-")
         self.file = os.fdopen(fd, "wb")
 

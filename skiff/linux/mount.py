@@ -110,3 +110,18 @@ def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int, attr_clr: in
         ctypes.byref(attr),
         ctypes.c_size_t(ctypes.sizeof(attr)),
     )
+
+
+def unescape_mountinfo(field: str) -> str:
+    """A mountinfo field with the kernel's octal escapes undone (``\\040`` is a space)."""
+    if "\\" not in field:
+        return field
+    first, *rest = field.split("\\")
+    out = [first]
+    for part in rest:
+        code = part[:3]
+        if len(code) == 3 and all(c in "01234567" for c in code):
+            out.append(chr(int(code, 8)) + part[3:])
+        else:
+            out.append("\\" + part)
+    return "".join(out)

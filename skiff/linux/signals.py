@@ -16,6 +16,12 @@ SIGHUP = int(_signal.SIGHUP)
 SIGINT = int(_signal.SIGINT)
 SIGQUIT = int(_signal.SIGQUIT)
 SIGKILL = int(_signal.SIGKILL)
+SIGSTOP = int(_signal.SIGSTOP)
+SIGCHLD = int(_signal.SIGCHLD)
+SIGPIPE = int(_signal.SIGPIPE)
+SIGURG = int(_signal.SIGURG)
+SIGTTIN = int(_signal.SIGTTIN)
+SIGTTOU = int(_signal.SIGTTOU)
 SIGUSR1 = int(_signal.SIGUSR1)
 SIGUSR2 = int(_signal.SIGUSR2)
 SIGTERM = int(_signal.SIGTERM)
@@ -24,6 +30,13 @@ SIGRTMIN = int(_signal.SIGRTMIN)
 SIGRTMAX = int(_signal.SIGRTMAX)
 
 signal = _signal.signal
+set_wakeup_fd = _signal.set_wakeup_fd
+SIG_DFL = _signal.SIG_DFL
+
+
+def valid_signals() -> set[int]:
+    """The signal numbers this platform has."""
+    return {int(s) for s in _signal.valid_signals()}
 
 
 def by_name() -> dict[str, int]:

@@ -17,7 +17,7 @@ from skiff.runtime import log
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, NoReturn
 
 DEFAULT_ROOT = "/run/skiff-runtime"
 
@@ -308,3 +308,10 @@ def print_json(value: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
+
+
+def entry() -> NoReturn:
+    """The ``skiff-runtime`` command."""
+    from skiff.fastexit import run_and_exit
+
+    run_and_exit(main)

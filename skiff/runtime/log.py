@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from skiff.runtime import jsonio
+from skiff import jsonio
 
 _log_path: str | None = None
 _json = False

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
+from skiff import jsonio
 from skiff.errors import InvalidArgument
 from skiff.linux.capabilities import NUMBERS as CAPABILITY_NUMBERS
 from skiff.linux.namespaces import KINDS as NAMESPACE_KINDS
-from skiff.runtime import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

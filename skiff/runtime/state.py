@@ -12,8 +12,8 @@ import fcntl
 import os
 import time
 
+from skiff import jsonio
 from skiff.errors import Conflict, InvalidArgument, NotFound
-from skiff.runtime import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

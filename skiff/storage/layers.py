@@ -10,8 +10,6 @@ limit of mount(2)'s data: the mount is made from inside ``layers/`` with relativ
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 from skiff.errors import EngineError
 from skiff.images import digest as digests
@@ -39,6 +37,8 @@ class LayerDirs:
     def staging(self) -> str:
         """A new empty directory to unpack into; ``publish`` or ``discard`` it."""
         os.makedirs(self.root, exist_ok=True)
+        import tempfile
+
         path = tempfile.mkdtemp(dir=self.root, prefix=".unpack-")
         os.mkdir(os.path.join(path, "diff"))
         return path
@@ -55,6 +55,8 @@ class LayerDirs:
             raise
 
     def discard(self, path: str) -> None:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
     def remove(self, name: str) -> None:
@@ -62,12 +64,17 @@ class LayerDirs:
         path = os.path.join(self.root, name)
         if not os.path.exists(path):
             return
+        import shutil
+        import tempfile
+
         doomed = tempfile.mkdtemp(dir=self.root, prefix=".remove-")
         os.rename(path, os.path.join(doomed, name))
         shutil.rmtree(doomed)
 
     def clean_staging(self) -> None:
         """Leftovers of interrupted unpacks and removals (call with no operation running)."""
+        import shutil
+
         if os.path.isdir(self.root):
             for entry in os.listdir(self.root):
                 if entry.startswith((".unpack-", ".remove-")):

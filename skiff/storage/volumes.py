@@ -20,15 +20,12 @@ away inside it.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import secrets
-import shutil
 import time
 
-from skiff import db
+from skiff import db, jsonio
 from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound
+from skiff.linux.mount import unescape_mountinfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +39,6 @@ if TYPE_CHECKING:
 LOCAL_DRIVER = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 DATA_DIR = "_data"
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 _OPTIONS = ("type", "o", "device", "size")
 # An option that needs others (the local driver's ``mandatoryOpts``), in a fixed order.
 _REQUIRED = (("device", ("type",)), ("type", ("device",)), ("o", ("device", "type")))
@@ -52,7 +48,19 @@ PRUNE_FILTERS = ("label", "label!", "all")
 
 def _quote(text: str) -> str:
     """Go's ``%q`` for the names and keys in messages (printable text as is)."""
+    import json
+
     return json.dumps(text, ensure_ascii=False)
+
+
+def _valid_name(name: str) -> bool:
+    """``[a-zA-Z0-9][a-zA-Z0-9_.-]+``"""
+    return (
+        name[:1].isascii()
+        and name[:1].isalnum()
+        and all(c.isascii() and (c.isalnum() or c in "_.-") for c in name[1:])
+        and len(name) > 1
+    )
 
 
 def check_name(name: str) -> None:
@@ -62,7 +70,7 @@ def check_name(name: str) -> None:
             f"create {name}: volume name is too short, names should be at least two "
             "alphanumeric characters"
         )
-    if not _NAME.fullmatch(name):
+    if not _valid_name(name):
         raise InvalidArgument(
             f"create {name}: {_quote(name)} includes invalid characters for a local volume "
             'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a '
@@ -102,7 +110,7 @@ def check_options(name: str, options: Mapping[str, str]) -> None:
 
 
 def random_name() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()  # secrets.token_hex, without its imports
 
 
 class Volume:
@@ -112,8 +120,8 @@ class Volume:
         self.name: str = row["name"]
         self.driver: str = row["driver"]
         self.created: float = row["created"]
-        self.labels: dict[str, str] | None = json.loads(row["labels"] or "null")
-        self.options: dict[str, str] | None = json.loads(row["options"] or "null")
+        self.labels: dict[str, str] | None = jsonio.loads(row["labels"] or "null")
+        self.options: dict[str, str] | None = jsonio.loads(row["options"] or "null")
         self.dir = os.path.join(root, self.name)
         self.mountpoint = os.path.join(self.dir, DATA_DIR)
 
@@ -212,11 +220,13 @@ class VolumeStore:
                     name,
                     LOCAL_DRIVER,
                     time.time(),
-                    json.dumps(labels) if labels else None,
-                    json.dumps(dict(options)) if options else None,
+                    jsonio.dumps(labels) if labels else None,
+                    jsonio.dumps(dict(options)) if options else None,
                 ),
             )
         except BaseException:
+            import shutil
+
             shutil.rmtree(volume_dir, ignore_errors=True)
             raise
         row = conn.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
@@ -282,6 +292,8 @@ class VolumeStore:
                     return
                 raise NotFound(f"get {name}: no such volume")
             doomed = self._remove_locked(Volume(row, self.root))
+        import shutil
+
         shutil.rmtree(doomed, ignore_errors=True)
 
     def _remove_locked(self, volume: Volume) -> str:
@@ -325,6 +337,8 @@ class VolumeStore:
                     doomed = self._remove_locked(self.get(volume.name))
             except (Conflict, NotFound):
                 continue
+            import shutil
+
             shutil.rmtree(doomed, ignore_errors=True)
             removed.append(volume.name)
             freed += size
@@ -359,10 +373,12 @@ class VolumeStore:
                     self.db.execute(
                         "INSERT INTO container_mounts (container, position, volume, mount) "
                         "VALUES (?, ?, ?, ?)",
-                        (container_id, position, name, json.dumps(dict(mount))),
+                        (container_id, position, name, jsonio.dumps(dict(mount))),
                     )
         except BaseException:
             for name in created:
+                import shutil
+
                 shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
             raise
         return created
@@ -373,7 +389,7 @@ class VolumeStore:
             "SELECT mount FROM container_mounts WHERE container = ? ORDER BY position",
             (container_id,),
         )
-        return [json.loads(row["mount"]) for row in rows]
+        return [jsonio.loads(row["mount"]) for row in rows]
 
     def detach(self, container_id: str) -> None:
         """Forget a container's mounts (its row's removal does it too)."""
@@ -442,6 +458,8 @@ def _bool_filter(filters: Mapping[str, list[str]], key: str) -> bool:
 def _match_name(patterns: list[str], name: str) -> bool:
     """filters.Args ``Match``: a value equal to the name, or a regular expression found in
     it (a pattern that does not compile matches nothing)."""
+    import re
+
     for pattern in patterns:
         if pattern == name:
             return True
@@ -493,7 +511,7 @@ def mountinfo() -> list[tuple[str, list[str]]]:
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            point = unescape_mountinfo(fields[4])
             mounts.append((point, fields[6 : fields.index("-")]))
     return mounts
 

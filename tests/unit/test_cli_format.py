@@ -453,7 +453,7 @@ def test_unknown_command():
     [
         (["images", "--bogus"], 125, "unknown flag: --bogus"),
         (["images", "-z"], 125, "unknown shorthand flag: 'z' in -z"),
-        (["images", "-qz"], 125, "unknown shorthand flag: 'z' in -qz"),
+        (["images", "-qz"], 125, "unknown shorthand flag: 'z' in -z"),
         (["images", "--format"], 125, "flag needs an argument: --format"),
         (["images", "--quiet=maybe"], 125,
          'invalid argument "maybe" for "-q, --quiet" flag: strconv.ParseBool: parsing "maybe": '

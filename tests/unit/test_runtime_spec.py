@@ -4,8 +4,9 @@ import copy
 
 import pytest
 
+from skiff import jsonio
 from skiff.errors import InvalidArgument
-from skiff.runtime import jsonio, mountopts
+from skiff.runtime import mountopts
 from skiff.runtime.lifecycle import parse_signal
 from skiff.runtime.spec import check_process, check_spec
 from skiff.runtime.specgen import default_spec

@@ -1,8 +1,9 @@
-"""JSON for the runtime's hot path, from the ``_json`` accelerator directly.
+"""JSON for the hot paths (the runtime, ``skiff run``, ``ps``), from the ``_json`` accelerator.
 
 The ``json`` package imports ``re`` (and with it ``enum``, ``functools``...), which costs
 about a quarter of runc's whole ``run`` time here; its C scanner and encoder need none of
-that. Errors fall back to ``json`` itself, for its precise messages.
+that. Errors fall back to ``json`` itself, for its precise messages. Commands off the hot
+path (pretty output, the API) use ``json``.
 """
 
 from __future__ import annotations
