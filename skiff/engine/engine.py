@@ -8,14 +8,13 @@ it. When the container's process exits, conmon records the exit code and runs
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
 from contextlib import contextmanager
 
 from skiff import jsonio
-from skiff.engine import events, health, monitor, restart
+from skiff.engine import events, foreground, health, monitor, restart
 from skiff.engine.containers import Container, ContainerStore, check_name, random_name
 from skiff.engine.filesystem import ContainerFiles
 from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound, SkiffError
@@ -65,10 +64,11 @@ def find_runtime(name: str) -> str:
     """The runtime binary for ``--runtime``: skiff-runtime (the default), runc or crun."""
     if name not in RUNTIMES:
         raise InvalidArgument(f"unknown or invalid runtime name: {name}")
-    sibling = os.path.join(os.path.dirname(sys.executable), RUNTIMES[name])
-    import shutil
+    found: str | None = os.path.join(os.path.dirname(sys.executable), RUNTIMES[name])
+    if not os.access(found, os.X_OK):  # type: ignore[arg-type]
+        import shutil
 
-    found = sibling if os.access(sibling, os.X_OK) else shutil.which(RUNTIMES[name])
+        found = shutil.which(RUNTIMES[name])
     if not found:
         raise InvalidArgument(f"runtime {name} is not installed")
     return found
@@ -326,7 +326,7 @@ class Engine:
         except NotFound:
             return None
         if from_monitor:
-            self._wait_for_foreground(container.id)
+            foreground.wait_until_released(self.paths.runroot, container.id)
         with self.containers.lock(container.id):
             try:
                 container = self.containers.get(container.id)
@@ -361,36 +361,12 @@ class Engine:
                 self.remove_locked(container, volumes=True)
             return int(container.state.get("ExitCode", 0))
 
-    def _attach_marker(self, container_id: str) -> str:
-        return os.path.join(self.paths.runroot, "attached", container_id)
-
     @contextmanager
     def attached(self, ref: str) -> Iterator[None]:
-        """Held by a command that runs a container in the foreground (a shared flock, so
-        a crash of the command releases it)."""
-        path = self._attach_marker(self.containers.get(ref).id)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+        """Held by a command that runs a container in the foreground (skiff.engine.foreground:
+        a shared flock, so a crash of the command releases it)."""
+        with foreground.held(self.paths.runroot, self.containers.get(ref).id):
             yield
-        finally:
-            os.close(fd)
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-
-    def _wait_for_foreground(self, container_id: str) -> None:
-        """Until no command holds the container in the foreground (see :meth:`attached`)."""
-        try:
-            fd = os.open(self._attach_marker(container_id), os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        finally:
-            os.close(fd)
 
     def _oom_killed(self, container: Container) -> bool:
         """Whether the kernel's OOM killer killed a process of the container (its cgroup
