@@ -560,13 +560,15 @@ def _no_flags(parser: Parser) -> None:
 
 
 def register(registry: Registry) -> None:
-    """``completion bash|zsh|fish``; each prints its script for the registry as it is when
-    the command runs (every module registered by then)."""
+    """``completion bash|zsh|fish``; each prints its script for every command there is (a
+    command line loads only its own command's module: these load them all)."""
     generators = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}
 
     def runner(shell: str) -> Callable[[Invocation, Options], int]:
         def run(inv: Invocation, opts: Options) -> int:
-            sys.stdout.write(generators[shell](registry))
+            from skiff.cli.main import _load_commands
+
+            sys.stdout.write(generators[shell](_load_commands()))
             return 0
 
         return run

@@ -13,13 +13,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
-import threading
 import time
-import unicodedata
 
 from skiff.units import human_duration, human_size
 
@@ -65,6 +62,8 @@ def truncate_id(image_id: str) -> str:
 
 
 def _char_width(ch: str) -> int:
+    import unicodedata
+
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
@@ -150,6 +149,8 @@ def go_json(value: Any, escape_html: bool = False) -> str:
             if not callable(v) or not v.__code__.co_argcount
         }
         escape_html = True
+    import json
+
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
     if escape_html:
         text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -158,6 +159,8 @@ def go_json(value: Any, escape_html: bool = False) -> str:
 
 def go_indent_json(value: Any) -> str:
     """``json.Indent`` with four spaces, as ``docker inspect`` prints."""
+    import json
+
     return json.dumps(value, ensure_ascii=False, indent=4, default=_json_default)
 
 
@@ -652,6 +655,8 @@ def _sprint(*args: Any) -> str:
 
 
 def _go_quote(text: str) -> str:
+    import json
+
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -843,6 +848,18 @@ class Template:
         return "".join(out)
 
 
+def _plain_field(commands: list[Any], dot: Any) -> str | None:
+    """What ``{{.Name}}`` prints when ``dot`` is a Record holding a string (not a method),
+    else None (the general path then evaluates it, errors and all)."""
+    if len(commands) != 1 or len(commands[0]) != 1 or not isinstance(dot, Record):
+        return None
+    op = commands[0][0]
+    if not isinstance(op, _Token) or op.kind != "field" or len(op.value) != 1:
+        return None
+    value = dot.get(op.value[0])
+    return value if type(value) is str else None
+
+
 class _Execution:
     def __init__(
         self, template: Template, functions: dict[str, Callable[..., Any]], root: Any
@@ -865,7 +882,11 @@ class _Execution:
             if kind == "text":
                 out.append(node[1])
             elif kind == "action":
-                names, _ = node[1]
+                names, commands = node[1]
+                plain = _plain_field(commands, dot) if not names else None
+                if plain is not None:  # {{.Name}} of a plain value: most of a table's cells
+                    out.append(plain)
+                    continue
                 value = self.pipe(node[1], dot, scope, node[2])
                 if names:
                     scope.append((names[0], value))
@@ -1166,6 +1187,8 @@ class Progress:
         self.interval = interval
         self.drawn = False
         self.finished = False
+        import threading
+
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
 

@@ -228,10 +228,10 @@ def ps_records(containers: list[Container], facts: Facts, trunc: bool, now: floa
                 "ID": truncate_id(container.id) if trunc else container.id,
                 "Image": images[shown],
                 "Command": go_quote(ellipsis(command, 20) if trunc else command),
-                "CreatedAt": go_time_string(created),
+                "CreatedAt": lambda: go_time_string(created),  # not in the default table
                 "RunningFor": since(created, now),
                 "Ports": displayable_ports(listing.summary_ports(container)),
-                "State": state_name(state),
+                "State": lambda: state_name(state),
                 "Status": status_text(state, now),
                 "Size": size,
                 "Labels": labels,

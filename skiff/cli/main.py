@@ -324,13 +324,118 @@ COMMAND_MODULES = (
 )
 
 
-def _load_commands() -> Registry:
+# The module that registers each command ("ps", "image ls"): a command line loads the one
+# module it needs, not all ten (about 3 ms). tests/unit/test_cli_format.py checks it against
+# what the modules register.
+COMMAND_INDEX = {
+    "attach": "attach",
+    "commit": "transfer",
+    "completion bash": "completion",
+    "completion fish": "completion",
+    "completion zsh": "completion",
+    "container attach": "attach",
+    "container cleanup": "containers",
+    "container commit": "transfer",
+    "container cp": "transfer",
+    "container create": "containers",
+    "container diff": "transfer",
+    "container exec": "attach",
+    "container export": "transfer",
+    "container inspect": "listing",
+    "container kill": "containers",
+    "container list": "listing",
+    "container logs": "observe",
+    "container ls": "listing",
+    "container pause": "containers",
+    "container port": "listing",
+    "container prune": "system",
+    "container ps": "listing",
+    "container remove": "containers",
+    "container rename": "containers",
+    "container restart": "containers",
+    "container rm": "containers",
+    "container run": "containers",
+    "container start": "containers",
+    "container stats": "observe",
+    "container stop": "containers",
+    "container top": "observe",
+    "container unpause": "containers",
+    "container update": "containers",
+    "container wait": "containers",
+    "cp": "transfer",
+    "create": "containers",
+    "diff": "transfer",
+    "events": "observe",
+    "exec": "attach",
+    "export": "transfer",
+    "history": "images",
+    "image history": "images",
+    "image import": "images",
+    "image inspect": "images",
+    "image list": "images",
+    "image load": "images",
+    "image ls": "images",
+    "image prune": "images",
+    "image remove": "images",
+    "image rm": "images",
+    "image save": "images",
+    "image tag": "images",
+    "images": "images",
+    "import": "images",
+    "info": "system",
+    "inspect": "images",
+    "kill": "containers",
+    "load": "images",
+    "logs": "observe",
+    "pause": "containers",
+    "port": "listing",
+    "ps": "listing",
+    "rename": "containers",
+    "restart": "containers",
+    "rm": "containers",
+    "rmi": "images",
+    "run": "containers",
+    "save": "images",
+    "start": "containers",
+    "stats": "observe",
+    "stop": "containers",
+    "system boot": "lifecycle",
+    "system df": "system",
+    "system events": "observe",
+    "system health-runner": "lifecycle",
+    "system info": "system",
+    "system prune": "system",
+    "tag": "images",
+    "top": "observe",
+    "unpause": "containers",
+    "update": "containers",
+    "version": "system",
+    "volume create": "volumes",
+    "volume inspect": "volumes",
+    "volume list": "volumes",
+    "volume ls": "volumes",
+    "volume prune": "volumes",
+    "volume remove": "volumes",
+    "volume rm": "volumes",
+    "wait": "containers",
+}
+
+
+def base_registry() -> Registry:
+    """A registry with the groups the command modules expect."""
     registry = Registry()
     registry.group("image", "Manage images")
     registry.group("system", f"Manage {PROG}")
+    return registry
+
+
+def _load_commands(words: Sequence[str] = ()) -> Registry:
+    """The commands: of the one module the words name a command of, else of all."""
+    registry = base_registry()
     import importlib
 
-    for module in COMMAND_MODULES:
+    named = COMMAND_INDEX.get(" ".join(words[:2])) or COMMAND_INDEX.get(" ".join(words[:1]))
+    for module in (named,) if named else COMMAND_MODULES:
         importlib.import_module(f"skiff.cli.{module}").register(registry)
     return registry
 
@@ -407,9 +512,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     if options["version"]:
         return _version(Invocation(None, None, False), Options())
-    registry = _load_commands()
     if words[:1] == ["help"]:
         words, options["help"] = words[1:], True
+    registry = _load_commands(words)
     if not words:
         sys.stdout.write(main_help(registry))
         return 0

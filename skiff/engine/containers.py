@@ -70,8 +70,17 @@ class Container:
         self.image_id: str = row["image_id"]
         self.image_name: str = row["image_name"]
         self.created: float = row["created"]
-        self.options: dict[str, Any] = jsonio.loads(row["options"])
         self.state: dict[str, Any] = jsonio.loads(row["state"])
+        self._options_json: str = row["options"]
+        self._options: dict[str, Any] | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The ContainerOptions the container was created with (as a dict), decoded when
+        first read: ``ps`` over hundreds of containers needs no option for its table."""
+        if self._options is None:
+            self._options = jsonio.loads(self._options_json)
+        return self._options
 
     @property
     def status(self) -> str:

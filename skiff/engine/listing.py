@@ -11,8 +11,6 @@ once per image, when asked (:class:`Facts`).
 
 from __future__ import annotations
 
-import re
-
 from skiff.engine.inspect import health_status, networks, port_map, state_name
 from skiff.errors import InvalidArgument, NotFound
 
@@ -143,12 +141,16 @@ def summary_ports(container: Container) -> list[dict[str, Any]]:
 
 
 def _go_atoi(text: str) -> int:
+    import re
+
     if not re.fullmatch(r"[+-]?[0-9]+", text):
         raise InvalidArgument(f'strconv.Atoi: parsing "{text}": invalid syntax')
     return int(text)
 
 
 def _parse_uint16(text: str) -> int:
+    import re
+
     if not re.fullmatch(r"[0-9]+", text):
         raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
     if int(text) > 65535:
@@ -181,6 +183,8 @@ def port_filter(key: str, values: Iterable[str]) -> set[str]:
 
 def _search(pattern: str, text: str) -> bool:
     """Docker's ``filters.Match``: the value is a regular expression, found anywhere."""
+    import re
+
     try:
         return re.search(pattern, text) is not None
     except re.error:

@@ -73,11 +73,11 @@ def parse_line(line: bytes, offset: int = 0) -> Record | None:
 
 def nanos(stamp: bytes) -> int:
     """Unix time in nanoseconds of an RFC 3339 time (``2024-01-02T03:04:05.123+01:00``)."""
-    import calendar
+    from skiff.engine.timestamps import unix_seconds
 
     text = stamp.decode()
     date = (int(text[0:4]), int(text[5:7]), int(text[8:10]))
-    seconds = calendar.timegm((*date, int(text[11:13]), int(text[14:16]), int(text[17:19])))
+    seconds = unix_seconds(*date, int(text[11:13]), int(text[14:16]), int(text[17:19]))
     rest = text[19:]
     fraction = 0
     if rest[:1] == ".":

@@ -11,8 +11,6 @@ epoch. Bad values get Docker's messages, including Go's ``time.Parse`` errors.
 
 from __future__ import annotations
 
-import calendar
-import re
 import time
 
 _DURATION_UNITS = {
@@ -25,7 +23,8 @@ _DURATION_UNITS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"([0-9]*)(\.[0-9]*)?([^0-9.]+)")
+# Patterns as text: ``re`` is imported where one is used (``ps`` and ``logs`` need none).
+_DURATION_PART = r"([0-9]*)(\.[0-9]*)?([^0-9.]+)"
 
 
 class TimeValueError(ValueError):
@@ -43,10 +42,12 @@ def go_duration(text: str) -> int | None:
         return 0
     if not body:
         return None
+    import re
+
     total = 0
     position = 0
     while position < len(body):
-        match = _DURATION_PART.match(body, position)
+        match = re.compile(_DURATION_PART).match(body, position)
         if match is None:
             return None
         whole, fraction, unit = match.groups()
@@ -63,7 +64,7 @@ def go_duration(text: str) -> int | None:
 
 # --- Go's time.Parse, for the layouts GetTimestamp uses ------------------------------------
 
-_STD = re.compile(r"(2006|01|02|15|04|05|\.999999999|Z07:00)")
+_STD = r"(2006|01|02|15|04|05|\.999999999|Z07:00)"
 
 RFC3339_NANO = "2006-01-02T15:04:05.999999999Z07:00"
 RFC3339 = "2006-01-02T15:04:05Z07:00"
@@ -105,7 +106,9 @@ def go_parse(layout: str, value: str, local_offset: int) -> int:
     """Go's ``time.Parse`` (``ParseInLocation`` with a fixed zone of ``local_offset``
     seconds when the layout has no zone) for the layouts above; nanoseconds since the
     epoch. Raises TimeValueError with Go's message."""
-    parts = _STD.split(layout)
+    import re
+
+    parts = re.split(_STD, layout)
     fields = {"year": 1, "month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0, "nanos": 0}
     rest = value
     try:
@@ -136,7 +139,7 @@ def go_parse(layout: str, value: str, local_offset: int) -> int:
             f"cannot parse {_quote(e.rest)} as {_quote(e.element)}"
         ) from None
     date = (fields["year"], fields["month"], fields["day"])
-    seconds = calendar.timegm((*date, fields["hour"], fields["minute"], fields["second"]))
+    seconds = unix_seconds(*date, fields["hour"], fields["minute"], fields["second"])
     seconds -= fields.get("offset", local_offset)
     return seconds * 1_000_000_000 + fields["nanos"]
 
@@ -191,9 +194,22 @@ def _element(piece: str, rest: str, fields: dict[str, int], following: str) -> t
     return rest[6:], ""
 
 
+def unix_seconds(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    """Seconds since the epoch of a UTC date and time (``calendar.timegm``, without importing
+    calendar and locale: ``ps`` converts a time per container)."""
+    # days from the civil date (H. Hinnant's algorithm): years start in March
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return ((days * 24 + hour) * 60 + minute) * 60 + second
+
+
 def _days_in(year: int, month: int) -> int:
     if month == 2:
-        return 29 if calendar.isleap(year) else 28
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
     return 30 if month in (4, 6, 9, 11) else 31
 
 
@@ -202,6 +218,8 @@ def _days_in(year: int, month: int) -> int:
 
 def _unix_timestamp(value: str) -> int | None:
     """The daemon's ``ParseTimestamps``: ``SECONDS[.FRACTION]`` in nanoseconds."""
+    import re
+
     whole, dot, fraction = value.partition(".")
     if not re.fullmatch(r"[+-]?[0-9]+", whole):
         return None

@@ -110,12 +110,12 @@ def assert_same_keys(theirs: dict[str, Any], ours: dict[str, Any], where: str) -
 def mount_points(document: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The ``Mounts`` compared: what each is, from where to where, read-only or not. (The
     volumes' own code decides the rest; a ``--mount type=tmpfs``, which dockerd lists
-    too, is not among skiff's yet.)"""
-    return [
+    too, is not among skiff's yet.) Sorted: dockerd lists them in a Go map's order."""
+    return sorted(
         (m["Type"], m["Source"], m["Destination"], m["Mode"], m["RW"])
         for m in document["Mounts"]
         if m["Type"] != "tmpfs"
-    ]
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -512,3 +512,22 @@ def test_help_imports_nothing_heavy():
     heavy = {"json", "sqlite3", "threading", "tarfile", "typing", "skiff.images.service"}
     assert not heavy & set(out), sorted(heavy & set(out))
     assert not [m for m in out if m.startswith("skiff.images")]
+
+
+def test_the_command_index_names_the_module_of_every_command():
+    """A command line loads one module (COMMAND_INDEX); the index must match what the
+    modules register, alias by alias."""
+    import importlib
+
+    from skiff.cli.main import COMMAND_INDEX, COMMAND_MODULES, base_registry
+
+    found = {}
+    for module in COMMAND_MODULES:
+        registry = base_registry()
+        importlib.import_module(f"skiff.cli.{module}").register(registry)
+        found |= {name: module for name in registry.commands}
+        for group in registry.groups.values():
+            found |= {f"{group.name} {name}": module for name in group.commands}
+    assert found == COMMAND_INDEX
+    for path in COMMAND_INDEX:
+        assert run(*path.split(), "--help")[0] == 0, path
