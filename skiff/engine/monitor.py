@@ -15,6 +15,10 @@ import os
 from skiff import jsonio
 from skiff.errors import EngineError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CONMON = "/usr/bin/conmon"
 
 
@@ -46,6 +50,7 @@ def start_monitor(
     stdin_once: bool = False,
     log_size_max: int | None = None,
     keep_log: bool = True,
+    while_waiting: Callable[[], None] | None = None,
 ) -> int:
     """Start conmon for a bundle and let it create the container; the container's pid.
     Without ``keep_log`` (``--log-driver none``) conmon keeps no log (its ``none`` driver).
@@ -105,6 +110,8 @@ def start_monitor(
     finally:
         os.close(start_write)
     os.waitpid(child, 0)  # conmon forks its monitor off and exits
+    if while_waiting is not None:
+        while_waiting()  # the runtime is creating the container meanwhile
     # One line: the daemonised conmon keeps the pipe open until the container exits.
     with os.fdopen(sync_read, "rb") as f:
         reply = f.readline()

@@ -88,18 +88,32 @@ class LayerDirs:
         return total
 
 
+_MOUNT_DATA_MAX = 4096  # mount(2) copies one page of options
+
+
 def mount_overlay(layers: LayerDirs, names: list[str], upper: str, work: str, target: str) -> None:
     """Mount ``names`` (top first) with ``upper``/``work`` on ``target``.
 
-    The lowerdir paths are relative to the layers directory, so mount(2) must run with that
-    as its working directory: a forked child does it, leaving the caller's cwd (and its
-    other threads) alone.
+    With absolute paths when the options fit in mount(2)'s page; otherwise the lowerdir
+    paths are relative to the layers directory, so mount(2) must run with that as its
+    working directory: a forked child does it, leaving the caller's cwd (and its other
+    threads) alone.
     """
     if not names:
         raise EngineError("an overlay needs at least one layer")
+    absolute = ":".join(os.path.join(layers.root, name, "diff") for name in names)
+    data = f"lowerdir={absolute},upperdir={upper},workdir={work}"
+    if len(data) < _MOUNT_DATA_MAX:
+        from skiff.linux import mount as m
+
+        try:
+            m.mount("overlay", target, "overlay", 0, data)
+        except OSError as e:
+            raise EngineError(f"mount overlay on {target}: {e}") from None
+        return
     lower = ":".join(f"{name}/diff" for name in names)
     data = f"lowerdir={lower},upperdir={upper},workdir={work}"
-    if len(data) >= 4096:
+    if len(data) >= _MOUNT_DATA_MAX:
         raise EngineError(f"overlay mount options too long for {len(names)} layers")
     read, write = os.pipe()
     pid = os.fork()
