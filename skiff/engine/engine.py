@@ -404,16 +404,20 @@ class Engine:
             self.remove(container.id, force=True, volumes=True)
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
-        """Until the container is not running; its exit code."""
+        """Until the container's process next exits (or now, if it is not running): its exit
+        code. As Docker's wait, an exit counts even when the restart policy restarts the
+        container (each exit records a new FinishedAt)."""
         container = self.containers.get(ref)
+        finished = container.state.get("FinishedAt")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
                 container = self.containers.get(container.id)
             except NotFound:
                 return int(container.state.get("ExitCode", 0))
-            if not container.state.get("Running"):
-                return int(container.state.get("ExitCode", 0))
+            state = container.state
+            if not state.get("Running") or state.get("FinishedAt") != finished:
+                return int(state.get("ExitCode", 0))
             if deadline is not None and time.monotonic() > deadline:
                 raise EngineError(f"timed out waiting for container {ref}")
             time.sleep(0.01)

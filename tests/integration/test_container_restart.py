@@ -58,6 +58,16 @@ def test_on_failure_2_restarts_twice_after_the_cli_has_exited(skiff: Skiff, busy
     assert processes_mentioning(container_id(skiff, "flaky")) == []
 
 
+def test_wait_returns_at_the_next_exit_even_when_the_policy_restarts(skiff: Skiff, busybox: str):
+    skiff.ok("run", "-d", "--name", "again", "--restart", "always", "busybox",
+             "sh", "-c", "sleep 1; exit 7")  # fmt: skip
+    started = time.monotonic()
+    assert skiff("wait", "again").out == "7\n"  # as docker wait: the first exit's code
+    assert 0.5 < time.monotonic() - started < 5
+    wait_for(lambda: state(skiff, "again")["RestartCount"] >= 1)
+    skiff.ok("rm", "-f", "again")
+
+
 def test_always_comes_back_after_a_kill_from_outside_and_stop_keeps_it_down(
     skiff: Skiff, busybox: str
 ):
