@@ -66,7 +66,6 @@ def commit(
     pause: bool = True,
 ) -> str:
     """Commit container ``ref`` (tagged ``reference`` if given); the new image's ID."""
-    from skiff.engine import events
     from skiff.engine.inspect import config as container_config
     from skiff.engine.options import ContainerOptions
     from skiff.images import reference as references
@@ -96,8 +95,7 @@ def commit(
         image_id = _register(engine, lease, image.id, config, None if empty else (blob, size), tag)
     finally:
         store.release(lease)
-    events.record_container(
-        engine.containers.db,
+    engine.record_event(
         container,
         "commit",
         comment=message,

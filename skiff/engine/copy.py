@@ -119,11 +119,10 @@ def stat_path(engine: Engine, ref: str, path: str) -> PathStat:
 def copy_from(engine: Engine, ref: str, path: str) -> Iterator[ContainerArchive]:
     """``with copy_from(engine, ref, path) as archive``: ``archive.stat``, then
     ``archive.write(out)`` streams the tar while the container's root is open."""
-    from skiff.engine import events
 
     with open_root(engine, ref) as root:
         absolute, path_stat = _stat(root, ref, path)
-        events.record_container(engine.containers.db, root.container, "archive-path")
+        engine.record_event(root.container, "archive-path")
         yield ContainerArchive(root, absolute, path_stat)
 
 
@@ -141,7 +140,6 @@ def copy_to(
     Owners are the archive's; with ``copy_uid_gid`` and a container user (``-u`` or the
     image's USER), that user's, looked up in the container (Docker's ``cp -a``).
     """
-    from skiff.engine import events
     from skiff.engine.untar import ARCHIVE_OWNER, extract
     from skiff.linux.openat2 import RESOLVE_IN_ROOT
 
@@ -177,7 +175,7 @@ def copy_to(
             owner=owner,
             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
         )
-        events.record_container(engine.containers.db, container, "extract-to-dir")
+        engine.record_event(container, "extract-to-dir")
 
 
 def _image_user(engine: Engine, image_id: str) -> str:
@@ -187,7 +185,6 @@ def _image_user(engine: Engine, image_id: str) -> str:
 
 def export(engine: Engine, ref: str, out: BinaryIO) -> None:
     """The container's root filesystem as a tar (its mounts left out, as Docker does)."""
-    from skiff.engine import events
     from skiff.engine.tree_archive import TreeArchive
 
     with open_root(engine, ref, mounts=False) as root:
@@ -198,4 +195,4 @@ def export(engine: Engine, ref: str, out: BinaryIO) -> None:
         finally:
             os.close(fd)
         archive.close()
-        events.record_container(engine.containers.db, root.container, "export")
+        engine.record_event(root.container, "export")

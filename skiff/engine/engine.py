@@ -92,8 +92,25 @@ class Engine:
         self.containers = ContainerStore(paths)
         self.volumes = VolumeStore(paths, self.containers.db)
         self.runtime_root = os.path.join(paths.runroot, "runtime")
+        self._image_labels: dict[str, dict[str, str]] = {}
 
     # --- create / start ---------------------------------------------------------------
+
+    def image_labels(self, image_id: str) -> dict[str, str]:
+        """The labels of an image (read once per command): containers' events carry them."""
+        if image_id not in self._image_labels:
+            try:
+                config = self.images.get(image_id).config.get("config") or {}
+            except NotFound:
+                config = {}
+            self._image_labels[image_id] = dict(config.get("Labels") or {})
+        return self._image_labels[image_id]
+
+    def record_event(self, container: Container, action: str, **extra: str) -> None:
+        """Record a container event (``events``), with Docker's attributes."""
+        events.record_container(
+            self.containers.db, container, self.image_labels(container.image_id), action, **extra
+        )
 
     def create(self, options: ContainerOptions) -> Container:
         from skiff.engine import volumes
@@ -130,7 +147,7 @@ class Engine:
             for volume in created:
                 self.volumes.remove(volume, force=True)
             raise
-        events.record_container(self.containers.db, container, "create")
+        self.record_event(container, "create")
         return container
 
     def _free_name(self) -> str:
@@ -227,7 +244,7 @@ class Engine:
             OOMKilled=False,
             StartedAt=_now(),  # FinishedAt keeps the last exit's time, as Docker's does
         )
-        events.record_container(self.containers.db, container, "start")
+        self.record_event(container, "start")
         health.watch(self.paths, self.containers, container.id, image.config, container.options)
 
     def _namespace_paths(self, options: ContainerOptions) -> dict[str, str]:
@@ -363,12 +380,10 @@ class Engine:
                     **health.stopped(container.state),
                 )
                 if oom_killed:
-                    events.record_container(self.containers.db, container, "oom")
+                    self.record_event(container, "oom")
                 restart.after_exit(container, exited)  # may make it Restarting instead
                 container.state = self.containers.set_state(container.id, **exited)
-                events.record_container(
-                    self.containers.db, container, "die", exitCode=str(exited["ExitCode"])
-                )
+                self.record_event(container, "die", exitCode=str(exited["ExitCode"]))
             if container.options.get("auto_remove"):
                 self.remove_locked(container, volumes=True)
             return int(container.state.get("ExitCode", 0))
@@ -432,9 +447,7 @@ class Engine:
         if not restart.stopped_by_user(self.containers, container.id, cancel):
             return  # in its restart back-off: no process to signal
         self.runtime(container, "kill", after=(signal,))
-        events.record_container(
-            self.containers.db, container, "kill", signal=events.signal_number(signal)
-        )
+        self.record_event(container, "kill", signal=events.signal_number(signal))
 
     def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         """The stop signal (``--stop-signal``, SIGTERM), then SIGKILL after the grace
@@ -449,16 +462,14 @@ class Engine:
         signal = signal or container.options.get("stop_signal") or "SIGTERM"
         grace = timeout if timeout is not None else container.options.get("stop_timeout") or 10
         self.runtime(container, "kill", after=(signal,), check=False)
-        events.record_container(
-            self.containers.db, container, "kill", signal=events.signal_number(signal)
-        )
+        self.record_event(container, "kill", signal=events.signal_number(signal))
         try:
             self.wait(container.id, timeout=None if grace < 0 else grace)
         except EngineError:
             self.runtime(container, "kill", "--all", after=("KILL",), check=False)
-            events.record_container(self.containers.db, container, "kill", signal="9")
+            self.record_event(container, "kill", signal="9")
             self.wait(container.id, timeout=30)
-        events.record_container(self.containers.db, container, "stop")
+        self.record_event(container, "stop")
 
     def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         container = self.containers.get(ref)
@@ -466,7 +477,7 @@ class Engine:
         self.wait(container.id, timeout=30)
         self.cleanup(container.id)
         self.start(container.id)
-        events.record_container(self.containers.db, container, "restart")
+        self.record_event(container, "restart")
 
     def pause(self, ref: str) -> None:
         container = self._running(ref)
@@ -474,7 +485,7 @@ class Engine:
             raise Conflict(f"Container {container.id} is already paused")
         self.runtime(container, "pause")
         self.containers.set_state(container.id, Paused=True, Status="paused")
-        events.record_container(self.containers.db, container, "pause")
+        self.record_event(container, "pause")
 
     def unpause(self, ref: str) -> None:
         container = self.containers.get(ref)
@@ -482,7 +493,7 @@ class Engine:
             raise Conflict(f"Container {container.id} is not paused")
         self.runtime(container, "resume")
         self.containers.set_state(container.id, Paused=False, Status="running")
-        events.record_container(self.containers.db, container, "unpause")
+        self.record_event(container, "unpause")
 
     def _running(self, ref: str) -> Container:
         container = self.containers.get(ref)
@@ -496,7 +507,12 @@ class Engine:
         if name == container.name:
             raise InvalidArgument("Renaming a container with the same name as its current name")
         self.containers.rename(container.id, name)
-        attributes = events.container_attributes(container, name=name, oldName="/" + container.name)
+        attributes = events.container_attributes(
+            container,
+            self.image_labels(container.image_id),
+            name=name,
+            oldName="/" + container.name,
+        )
         events.record(self.containers.db, "container", "rename", container.id, attributes)
 
     def update(self, ref: str, changes: dict[str, Any]) -> None:
@@ -558,7 +574,7 @@ class Engine:
                 pass
         self.containers.remove(container.id)
         self.containers.drop_lock(container.id)
-        events.record_container(self.containers.db, container, "destroy")
+        self.record_event(container, "destroy")
         if volumes:
             remove_anonymous(self.volumes, mounts)
 

@@ -56,16 +56,24 @@ def record(
         conn.execute("DELETE FROM events WHERE seq <= ?", (seq - KEEP,))
 
 
-def container_attributes(container: Container, **extra: str) -> dict[str, str]:
-    """A container event's attributes: its labels, image and name, and ``extra``."""
-    labels = container.options.get("labels") or {}
+def container_attributes(
+    container: Container, image_labels: Mapping[str, str], **extra: str
+) -> dict[str, str]:
+    """A container event's attributes: its labels (``Config.Labels``: the image's, its
+    own over them), image and name, and ``extra``."""
+    labels = {**image_labels, **(container.options.get("labels") or {})}
     return {**labels, "image": container.image_name, "name": container.name, **extra}
 
 
 def record_container(
-    conn: sqlite3.Connection, container: Container, action: str, **extra: str
+    conn: sqlite3.Connection,
+    container: Container,
+    image_labels: Mapping[str, str],
+    action: str,
+    **extra: str,
 ) -> None:
-    record(conn, "container", action, container.id, container_attributes(container, **extra))
+    attributes = container_attributes(container, image_labels, **extra)
+    record(conn, "container", action, container.id, attributes)
 
 
 def signal_number(signal: str) -> str:

@@ -202,9 +202,8 @@ def exec_in_container(engine: Engine, ref: str, config: ExecConfig) -> int | Non
 
 def _event(engine: Engine, container: Container, action: str, exec_id: str, **extra: str) -> None:
     """Docker's exec events (``exec_create: CMD``, ``exec_start: CMD``, ``exec_die``)."""
-    from skiff.engine import events
 
-    events.record_container(engine.containers.db, container, action, execID=exec_id, **extra)
+    engine.record_event(container, action, execID=exec_id, **extra)
 
 
 class _Exec:

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from tests.support.cli import Skiff
 
@@ -338,3 +339,23 @@ def test_events_with_until_ahead_stop_by_themselves(skiff: Skiff, busybox: str) 
     assert 0.8 < time.monotonic() - started < 5
     bad = skiff("events", "--since", "2", "--until", "1")
     assert bad.code == 1 and "cannot be after `until` time" in bad.err
+
+
+def test_container_events_carry_the_image_labels_under_the_containers(
+    skiff: Skiff, rootfs_tar: Path
+) -> None:
+    skiff.ok("import", "-c", "LABEL tier=image kind=base", str(rootfs_tar), "labelled:1")
+    since = str(time.time() - 1)
+    skiff.ok("run", "--rm", "--name", "lab", "--label", "tier=mine", "labelled:1", "true")
+    out = skiff.ok(
+        "events", "--since", since, "--until", str(time.time()), "--filter", "event=die",
+        "--format", "{{json .Actor.Attributes}}",
+    )  # fmt: skip
+    assert json.loads(out) == {
+        "exitCode": "0", "image": "labelled:1", "kind": "base", "name": "lab", "tier": "mine",
+    }  # fmt: skip
+    filtered = skiff.ok(
+        "events", "--since", since, "--until", str(time.time()),
+        "--filter", "label=kind=base", "--format", "{{.Action}}",
+    )  # fmt: skip
+    assert filtered.split() == ["create", "start", "die", "destroy"]
