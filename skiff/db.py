@@ -121,7 +121,11 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     # The schema's checksum as user_version: the script runs once per change, not per command.
-    if conn.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+    # fetchall, not fetchone: a statement not run to its end keeps its read transaction
+    # open, and the write below would then fail at once ("database is locked") when
+    # another connection wrote in between
+    [(version,)] = conn.execute("PRAGMA user_version").fetchall()
+    if version != _SCHEMA_VERSION:
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
     close_at_exit(conn)
