@@ -81,13 +81,16 @@ def stream_container(
     sessions: list[AttachSession] = []
     sys.stdout.flush()
     sys.stderr.flush()
+
+    def connect(bundle: str) -> None:
+        sessions.append(AttachSession.connect(bundle))
+        engine.record_event(container, "attach")  # Docker's: create, attach, start...
+
     try:
         if start:
-            _start(
-                engine, container.id, lambda bundle: sessions.append(AttachSession.connect(bundle))
-            )
+            _start(engine, container.id, connect)
         if not sessions:
-            sessions.append(AttachSession.connect(files.bundle))
+            connect(files.bundle)
 
         def forward(signum: int) -> None:
             from skiff.errors import SkiffError

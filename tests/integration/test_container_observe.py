@@ -278,13 +278,13 @@ def test_events_of_a_container_life(skiff: Skiff, busybox: str) -> None:
     out = skiff.ok("events", "--since", since, "--until", until, "--filter", "container=brief")
     lines = out.splitlines()
     actions = [line.split()[2] for line in lines]
-    assert actions == ["create", "start", "die", "destroy"]
+    assert actions == ["create", "attach", "start", "die", "destroy"]
     container = lines[0].split()[3]
     assert len(container) == 64
     assert re.match(
-        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container die ", lines[2]
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container die ", lines[3]
     )
-    assert lines[2].endswith(f" {container} (exitCode=3, image=busybox, name=brief, team=ops)")
+    assert lines[3].endswith(f" {container} (exitCode=3, image=busybox, name=brief, team=ops)")
     died = skiff.ok(
         "events",
         "--since",
@@ -309,7 +309,7 @@ def test_events_of_a_container_life(skiff: Skiff, busybox: str) -> None:
         "json",
     )
     messages = [json.loads(line) for line in labelled.splitlines()]
-    assert [m["Action"] for m in messages] == ["create", "start", "die", "destroy"]
+    assert [m["Action"] for m in messages] == ["create", "attach", "start", "die", "destroy"]
     assert messages[0]["Actor"]["ID"] == container and messages[0]["Type"] == "container"
 
 
@@ -358,4 +358,4 @@ def test_container_events_carry_the_image_labels_under_the_containers(
         "events", "--since", since, "--until", str(time.time()),
         "--filter", "label=kind=base", "--format", "{{.Action}}",
     )  # fmt: skip
-    assert filtered.split() == ["create", "start", "die", "destroy"]
+    assert filtered.split() == ["create", "attach", "start", "die", "destroy"]
