@@ -542,10 +542,13 @@ class Engine:
         container = self.containers.get(ref)
         if container.state.get("Running"):
             if not force:
-                raise Conflict(
-                    f"You cannot remove a running container {container.id}. Stop the container "
-                    "before attempting removal or force remove"
-                )
+                from skiff.engine.inspect import state_name
+
+                state = state_name(container.state)  # running, paused or restarting
+                procedure = "Stop the container before attempting removal or force remove"
+                if state == "paused":
+                    procedure = "Unpause and then " + procedure.lower()
+                raise Conflict(f"You cannot remove a {state} container {container.id}. {procedure}")
             if restart.stopped_by_user(self.containers, container.id, cancel=True):
                 self.runtime(container, "kill", "--all", after=("KILL",), check=False)
                 self.wait(container.id, timeout=30)

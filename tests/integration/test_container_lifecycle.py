@@ -150,6 +150,12 @@ def test_rm_of_a_running_container_needs_force(skiff: Skiff, busybox: str):
         "attempting removal or force remove\n"
     )
     assert state(skiff, "busy")["Running"]
+    skiff.ok("pause", "busy")
+    paused = skiff("rm", "busy")
+    assert paused.err == (
+        f"Error: You cannot remove a paused container {cid}. Unpause and then stop the "
+        "container before attempting removal or force remove\n"
+    )
     pid = state(skiff, "busy")["Pid"]
     assert skiff.ok("rm", "-f", "busy") == "busy\n"
     assert not os.path.exists(f"/proc/{pid}")

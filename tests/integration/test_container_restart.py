@@ -112,6 +112,12 @@ def test_back_off_doubles_and_a_stop_during_it_wins(skiff: Skiff, busybox: str):
     assert during["ExitCode"] == 1
     listed = skiff.ok("ps", "--filter", "name=crashy", "--format", "{{.Status}}")
     assert listed.startswith("Restarting (1) ")
+    refused = skiff("rm", "crashy")
+    assert (refused.code, refused.err) == (
+        1,
+        f"Error: You cannot remove a restarting container {container_id(skiff, 'crashy')}. "
+        "Stop the container before attempting removal or force remove\n",
+    )
     begun = time.monotonic()
     assert skiff.ok("stop", "crashy") == "crashy\n"
     assert time.monotonic() - begun < 2  # nothing to signal: the back-off just ends
