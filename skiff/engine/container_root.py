@@ -13,8 +13,9 @@ Where the root comes from:
   (``open_tree``): the merged root without volumes, as Docker exports it. The clone does
   not keep the original busy, so the container can exit (and be unmounted) meanwhile.
 - a stopped container: its overlay mounted (unless it is) under the container's lock,
-  unmounted afterwards if this mounted it. The lock is held until then, so a ``start``
-  waits and nothing is left mounted. Its volumes are not seen.
+  and for ``cp`` its volumes and bind mounts bound where it has them (read-only ones
+  read-only), all unmounted afterwards. The lock is held until then, so a ``start`` waits
+  and nothing is left mounted.
 
 Paths are resolved with ``openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`` from the root
 descriptor: a symlink in the container (``/evil -> /etc``, ``../../..``) resolves inside
@@ -160,10 +161,47 @@ def open_root(engine: Engine, ref: str, *, mounts: bool = True) -> Iterator[Cont
             files.mount(engine.images.layer_dirs, engine.images.get(container.image_id))
             held.callback(files.unmount)
         fd = os.open(files.rootfs, _OPEN_PATH_DIR)
+        held.callback(os.close, fd)
+        if mounts:
+            _mount_volumes(engine, container, fd, held)
+        yield ContainerRoot(container, fd, frozenset(), False)
+
+
+def _mount_volumes(engine: Engine, container: Container, root: int, held: ExitStack) -> None:
+    """Bind a stopped container's volumes and bind mounts where it has them, as Docker does
+    for ``cp``; ``held`` unmounts them. Each mount point is opened inside the root (a
+    symlink in the container cannot move it onto the host) and mounted on through its
+    descriptor; a mount point the container does not have is left out."""
+    from skiff.linux import mount as m
+
+    recorded = [x for x in engine.volumes.mounts(container.id) if x["Type"] in ("volume", "bind")]
+    if any(x["Type"] == "volume" for x in recorded):
+        engine.volumes.acquire(container.id)  # volumes with driver options get mounted
+        held.callback(engine.volumes.release, container.id)
+    for mount in sorted(recorded, key=lambda x: x["Destination"].count("/")):
         try:
-            yield ContainerRoot(container, fd, frozenset(), False)
+            point = open_in_root(root, mount["Destination"], O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            m.mount(mount["Source"], f"/proc/self/fd/{point}", None, m.MS_BIND | m.MS_REC)
         finally:
-            os.close(fd)
+            os.close(point)
+        # the mount's own root, reopened through it: what umount and remount act on
+        top = open_in_root(root, mount["Destination"], O_PATH | os.O_CLOEXEC)
+        held.callback(_unmount, top)
+        if not mount.get("RW", True):
+            flags = m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY
+            m.mount(None, f"/proc/self/fd/{top}", None, flags)
+
+
+def _unmount(fd: int) -> None:
+    from skiff.linux import mount as m
+
+    try:
+        m.umount(f"/proc/self/fd/{fd}", m.MNT_DETACH)
+    finally:
+        os.close(fd)
 
 
 def _live_root(

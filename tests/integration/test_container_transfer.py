@@ -554,3 +554,28 @@ def test_commit_failures_leave_no_image(skiff: Skiff, busybox: str):
     assert sorted(os.listdir(skiff.root / "blobs" / "sha256")) == blobs
     state = Engine(skiff.paths).containers.get("c1").state
     assert (state["Running"], state["Paused"]) == (True, False)
+
+
+def test_cp_sees_volumes_and_binds_of_a_stopped_container_too(
+    skiff: Skiff, busybox: str, kind: str, tmp_path: Path
+):
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "from-host").write_text("h\n")
+    MAKERS[kind](skiff, "c1", "echo v > /vol/in-volume", "-v", "keep:/vol", "-v", f"{host}:/ro:ro")
+    assert member_data(skiff("cp", "c1:/vol/in-volume", "-").raw, "in-volume") == b"v\n"
+    assert member_data(skiff("cp", "c1:/ro/from-host", "-").raw, "from-host") == b"h\n"
+    (tmp_path / "new").write_text("n\n")
+    skiff.ok("cp", str(tmp_path / "new"), "c1:/vol/")  # into the volume, not under it
+    volume = Path(skiff.ok("volume", "inspect", "-f", "{{.Mountpoint}}", "keep").strip())
+    assert (volume / "new").read_text() == "n\n"
+    refused = skiff("cp", str(tmp_path / "new"), "c1:/ro/")
+    assert refused.code == 1 and "read-only" in refused.err
+    assert not (host / "new").exists()
+    if kind == "stopped":
+        assert not_mounted(skiff, "c1")
+        files = ContainerFiles(skiff.paths, Engine(skiff.paths).containers.get("c1").id)
+        with open("/proc/self/mountinfo") as f:
+            assert files.dir not in f.read()  # no volume left bound under the container
+    skiff.ok("rm", "-f", "c1")
+    skiff.ok("volume", "rm", "keep")
