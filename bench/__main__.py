@@ -17,7 +17,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import container_run, density, image_archive, logs_since, runtime_run, soak
+from bench import (
+    container_run,
+    density,
+    exec_latency,
+    image_archive,
+    logs_since,
+    runtime_run,
+    soak,
+)
 from bench.core import Result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +49,7 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
         "docker",
         3,
     ),
+    exec_latency.NAME: (exec_latency.run, exec_latency.DESCRIPTION, "docker", 30),
     # runs: `ps` runs with the 200 containers running
     density.MEMORY: (density.run, density.DESCRIPTIONS[density.MEMORY], "docker", 10),
     # runs: `run --rm` in a row (the 10,000: RUNS=10000)
