@@ -99,7 +99,7 @@ def process_spec(
     console_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The OCI process of the exec (moby's ``ContainerExecCreate`` and ``Start``)."""
-    from skiff.engine.spec import DEFAULT_PATH, merge_env, replace_or_append_env
+    from skiff.engine.environment import DEFAULT_PATH, merge_env, replace_or_append_env
 
     files = ContainerFiles(engine.paths, container.id)
     with open(os.path.join(files.bundle, "config.json")) as f:
@@ -193,9 +193,9 @@ def exec_in_container(engine: Engine, ref: str, config: ExecConfig) -> int | Non
             code = run.wait()
             return code
     finally:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
+        for name in os.listdir(work):  # our files and the runtime's; no directories
+            os.unlink(os.path.join(work, name))
+        os.rmdir(work)
         if code is not None and not config.detach:
             _event(engine, container, "exec_die", exec_id, exitCode=str(code))
 

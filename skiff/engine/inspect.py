@@ -467,8 +467,8 @@ def api_mount(spec: Any) -> dict[str, Any]:
 def config(container: Container, options: Any, image: Mapping[str, Any]) -> dict[str, Any]:
     """Docker's ``Config`` of a container: its options merged with its image's config as
     dockerd merges them at create (moby's ``merge``), in Go's field order."""
+    from skiff.engine.environment import merge_env
     from skiff.engine.health import effective_config
-    from skiff.engine.spec import merge_env
     from skiff.images.inspect import container_config
 
     entrypoint = options.entrypoint

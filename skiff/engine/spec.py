@@ -42,6 +42,7 @@ import resource
 import stat
 
 from skiff.engine import seccomp_profile
+from skiff.engine.environment import DEFAULT_PATH, env_key, merge_env, replace_or_append_env
 from skiff.engine.options import (
     ContainerOptions,
     MountSpec,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 << 20
 DEFAULT_CGROUP_PARENT = "/skiff"
 INIT_PATH_IN_CONTAINER = "/sbin/docker-init"
@@ -451,37 +451,6 @@ def _image_settings(image_config: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if isinstance(inner, dict) else image_config
 
 
-def _env_key(item: str) -> str:
-    return item.partition("=")[0]
-
-
-def merge_env(user_env: Iterable[str], image_env: Iterable[str]) -> list[str]:
-    """Docker's merge: the user's variables, then the image's whose name the user did not
-    give (a bare ``NAME`` from the user hides the image's NAME)."""
-    merged = list(user_env)
-    keys = {_env_key(e) for e in merged}
-    return merged + [e for e in image_env if _env_key(e) not in keys]
-
-
-def replace_or_append_env(defaults: list[str], overrides: Iterable[str]) -> list[str]:
-    """Docker's ``ReplaceOrAppendEnvValues``: an override replaces the default of its
-    name in place or is appended; a bare ``NAME`` removes NAME's default."""
-    result = list(defaults)
-    index = {_env_key(e): i for i, e in enumerate(result)}
-    removed: set[int] = set()
-    for value in overrides:
-        key, sep, _ = value.partition("=")
-        if not sep:
-            if key in index:
-                removed.add(index[key])
-            continue
-        if key in index:
-            result[index[key]] = value
-        else:
-            result.append(value)
-    return [e for i, e in enumerate(result) if i not in removed]
-
-
 def command_line(image: Mapping[str, Any], options: ContainerOptions) -> list[str]:
     """ENTRYPOINT + CMD by Docker's rules: ``--entrypoint`` drops the image's CMD (and
     ``--entrypoint ""`` the image's ENTRYPOINT too); arguments replace CMD."""
@@ -799,7 +768,7 @@ def build_spec(
     if options.tty:
         defaults.append("TERM=xterm")
     env = replace_or_append_env(defaults, merge_env(options.env, image.get("Env") or []))
-    if not any(_env_key(e) == "HOME" for e in env):
+    if not any(env_key(e) == "HOME" for e in env):
         env.append(f"HOME={user.home}")
 
     init_mount = None

@@ -1,4 +1,5 @@
-"""``skiff run``'s start-up imports nothing heavy: its time is a product feature (bench/).
+"""``skiff run``'s and ``exec``'s start-up import nothing heavy: their time is a product
+feature (bench/).
 
 Each module named here cost from 0.5 to 5 ms to import (``re`` pulls in ``enum`` and
 ``functools``; ``hashlib`` loads OpenSSL; ``subprocess``, ``socket`` and ``signal`` bring
@@ -22,7 +23,7 @@ import sys
 
 from skiff.cli import containers, run_flags
 from skiff.cli.main import Parser
-from skiff.engine import attach, engine, monitor, spec
+from skiff.engine import attach, engine, environment, exec, monitor, spec
 from skiff.images import reference
 
 parser = Parser("skiff run")
@@ -31,6 +32,7 @@ opts = parser.parse(["--rm", "--network", "none", "-e", "A=1", "busybox", "true"
 run_flags.to_options(opts, opts.args[0], opts.args[1:])
 reference.parse("registry.example:5000/team/app:1.0@sha256:" + "a" * 64)
 attach.proxied_signals()
+environment.replace_or_append_env(["PATH=/bin"], ["A=1"])
 print(" ".join(sorted(sys.modules)))
 """
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from skiff.engine import options as opt
+from skiff.engine.environment import merge_env, replace_or_append_env
 from skiff.engine.options import ContainerOptions, MountSpec
 from skiff.engine.seccomp_profile import allowed_syscalls
 from skiff.engine.spec import (
@@ -17,9 +18,7 @@ from skiff.engine.spec import (
     bind_mount,
     build_spec,
     command_line,
-    merge_env,
     merge_tmpfs_options,
-    replace_or_append_env,
     tmpfs_data,
     tmpfs_mount,
 )
