@@ -36,10 +36,12 @@ def run_and_exit(main: Callable[[], int]) -> NoReturn:
     """``sys.exit(main())`` for a command's entry point, without the teardown."""
     try:
         code = main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if e.code is not None and not isinstance(e.code, int):
+    except SystemExit as e:  # as the interpreter treats it: a message means exit 1
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
             sys.stderr.write(f"{e.code}\n")
+            code = 1
     while _to_close:
         resource = _to_close.pop()()
         try:

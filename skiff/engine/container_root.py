@@ -190,7 +190,7 @@ def _mount_volumes(engine: Engine, container: Container, root: int, held: ExitSt
         # the mount's own root, reopened through it: what umount and remount act on
         top = open_in_root(root, mount["Destination"], O_PATH | os.O_CLOEXEC)
         held.callback(_unmount, top)
-        if not mount.get("RW", True):
+        if not mount["RW"]:
             flags = m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY
             m.mount(None, f"/proc/self/fd/{top}", None, flags)
 

@@ -58,7 +58,7 @@ def _warm_up() -> None:
     import _socket  # noqa: F401 (attach)
     import shutil  # noqa: F401 (the container's directory goes with rmtree)
 
-    from skiff.cgroups import freezer, manager, v1, v2  # noqa: F401
+    from skiff.cgroups import v1, v2  # noqa: F401 (the cgroup's deletion; each is small)
     from skiff.runtime import lifecycle  # noqa: F401
 
 
@@ -75,11 +75,12 @@ def find_runtime(name: str) -> str:
     """The runtime binary for ``--runtime``: skiff-runtime (the default), runc or crun."""
     if name not in RUNTIMES:
         raise InvalidArgument(f"unknown or invalid runtime name: {name}")
-    found: str | None = os.path.join(os.path.dirname(sys.executable), RUNTIMES[name])
-    if not os.access(found, os.X_OK):  # type: ignore[arg-type]
-        import shutil
+    sibling = os.path.join(os.path.dirname(sys.executable), RUNTIMES[name])
+    if os.access(sibling, os.X_OK):
+        return sibling
+    import shutil
 
-        found = shutil.which(RUNTIMES[name])
+    found = shutil.which(RUNTIMES[name])
     if not found:
         raise InvalidArgument(f"runtime {name} is not installed")
     return found

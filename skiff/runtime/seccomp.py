@@ -94,18 +94,13 @@ ARCHITECTURES = (
     "SCMP_ARCH_PARISC64",
     "SCMP_ARCH_RISCV64",
 )
-# OCI flag -> the libseccomp filter attribute that asks the kernel for it.
-_FLAG_ATTRIBUTES = {
-    "SECCOMP_FILTER_FLAG_TSYNC": "SCMP_FLTATR_CTL_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG": "SCMP_FLTATR_CTL_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": "SCMP_FLTATR_CTL_SSB",
+# OCI flag -> (the libseccomp filter attribute that asks for it, its seccomp(2) flag).
+_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": ("SCMP_FLTATR_CTL_TSYNC", 1),
+    "SECCOMP_FILTER_FLAG_LOG": ("SCMP_FLTATR_CTL_LOG", 2),
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": ("SCMP_FLTATR_CTL_SSB", 4),
 }
-FLAGS = tuple(_FLAG_ATTRIBUTES)
-_KERNEL_FLAGS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": 1,
-    "SECCOMP_FILTER_FLAG_LOG": 2,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
-}
+FLAGS = tuple(_FLAGS)
 _FLAG_NEW_LISTENER = 8
 _FLAG_TSYNC_ESRCH = 16
 _SECCOMP_SET_MODE_FILTER = 1
@@ -394,7 +389,7 @@ def _build(profile: Profile) -> CompiledFilter:
             filt.set_attr(Attr.SCMP_FLTATR_CTL_OPTIMIZE, 2)
         if any(rule.action.name == _NOTIFY for rule in added):
             flags |= _FLAG_NEW_LISTENER
-            if flags & _KERNEL_FLAGS["SECCOMP_FILTER_FLAG_TSYNC"]:
+            if flags & _FLAGS["SECCOMP_FILTER_FLAG_TSYNC"][1]:
                 flags |= _FLAG_TSYNC_ESRCH  # the kernel refuses TSYNC with a listener else
         return CompiledFilter(filt.export_bpf(), flags)
 
@@ -426,12 +421,6 @@ def _write_cached(path: str, key: bytes, compiled: CompiledFilter) -> None:
     with open(temporary, "wb") as f:
         f.write(_CACHE_MAGIC + _HEADER.pack(len(key), compiled.flags) + key + compiled.program)
     os.rename(temporary, path)
-
-
-def install(profile: Profile) -> int | None:
-    """Build the filter of a validated profile and load it into the calling process."""
-    compiled = compile_filter(profile)
-    return None if compiled is None else compiled.load()
 
 
 def _add_architectures(filt: Filter, architectures: list[str]) -> None:
@@ -466,11 +455,12 @@ def _set_flags(filt: Filter, flags: list[str] | None) -> int:
             filt.set_attr(Attr.SCMP_FLTATR_CTL_SSB, 1)
         except OSError:
             return 0  # the kernel or libseccomp cannot; runc goes on without it too
-        return _KERNEL_FLAGS["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+        return _FLAGS["SECCOMP_FILTER_FLAG_SPEC_ALLOW"][1]
     kernel_flags = 0
     for flag in flags:
-        filt.set_attr(getattr(Attr, _FLAG_ATTRIBUTES[flag]), 1)
-        kernel_flags |= _KERNEL_FLAGS[flag]
+        attribute, bit = _FLAGS[flag]
+        filt.set_attr(getattr(Attr, attribute), 1)
+        kernel_flags |= bit
     return kernel_flags
 
 
@@ -532,7 +522,7 @@ def features() -> dict[str, Any]:
         return {"enabled": False}
     supported = []
     with Filter(action("SCMP_ACT_ALLOW")) as filt:
-        for flag, attribute in _FLAG_ATTRIBUTES.items():
+        for flag, (attribute, _) in _FLAGS.items():
             try:
                 filt.set_attr(getattr(Attr, attribute), 1)
             except OSError:
