@@ -8,7 +8,6 @@ command's invocation or its lookup failed (Docker's rule)."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 from skiff.cli.main import Command, CommandFailed, Invocation, Options, Parser, Registry
@@ -317,18 +316,11 @@ def _update(inv: Invocation, opts: Options) -> int:
 def _cleanup(inv: Invocation, opts: Options) -> int:
     """Run by conmon when a container's process has exited; if its restart policy
     restarts it, this sleeps through the back-off and starts it (nothing waits for it)."""
-    from skiff.engine import foreground
-
-    ref = opts.args[0]
-    if len(ref) == 64:  # conmon's: a full id. Light checks first: this runs after every exit
-        foreground.wait_until_released(inv.paths.runroot, ref)
-        if not os.path.isdir(os.path.join(inv.paths.containers, ref)):
-            return 0  # removed already, by the foreground command's --rm
     from skiff.engine.restart import restart_pending
 
     engine = _engine(inv)
-    engine.cleanup(ref, from_monitor=True)
-    restart_pending(engine, ref)
+    engine.cleanup(opts.args[0], from_monitor=True)
+    restart_pending(engine, opts.args[0])
     return 0
 
 

@@ -4,9 +4,7 @@
 ``RUNROOT/attached/ID`` while they stream the container and clean up after it. conmon's exit
 command (``skiff container cleanup ID``) waits for that lock before it does the same work:
 the two never race for the container's lock, and when the foreground command dies the
-kernel releases the flock and the monitor's cleanup goes on. A module of its own, light to
-import: the exit command checks here whether anything is left to do before it loads the
-engine.
+kernel releases the flock and the monitor's cleanup goes on.
 """
 
 from __future__ import annotations
