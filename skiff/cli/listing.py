@@ -394,6 +394,19 @@ def inspect_objects(
     ``kind`` (container or image; "" for a container, else an image, as Docker's lookup
     order goes), printed as one JSON array or through a ``-f`` template; each name not
     found reported after the output, and exit 1 if any was not."""
+    finders: list[Finder] = []
+    if kind in ("", "container"):
+        finders.append(_container_finder(inv, size))
+    if kind in ("", "image"):
+        finders.append(_image_finder(inv))
+    return print_inspected(inv, names, source, lambda name: _find(finders, name, kind))
+
+
+def print_inspected(inv: Invocation, names: list[str], source: str | None, find: Finder) -> int:
+    """Every inspect verb's output: what ``find`` gives for each name (its JSON element and
+    its template view), as one JSON array (``-f json`` compact) or through a ``-f``
+    template; names not found reported after the output, exit 1 if any was not; a template
+    that does not parse exits 64, as the docker CLI's inspect does."""
     from skiff.cli.format import Template, TemplateError, go_indent_json, go_json
     from skiff.errors import SkiffError
 
@@ -403,17 +416,12 @@ def inspect_objects(
             template = Template(source)
         except TemplateError as e:
             raise CommandFailed(f"template parsing error: {e}", 64) from None
-    finders: list[Finder] = []
-    if kind in ("", "container"):
-        finders.append(_container_finder(inv, size))
-    if kind in ("", "image"):
-        finders.append(_image_finder(inv))
     elements: list[dict[str, Any]] = []
     errors: list[str] = []
     out: list[str] = []
     for name in names:
         try:
-            element, view = _find(finders, name, kind)
+            element, view = find(name)
         except SkiffError as e:
             errors.append(str(e))
             continue

@@ -170,42 +170,15 @@ def template_view(api: dict[str, Any]) -> Any:
 
 
 def _inspect(inv: Invocation, opts: Options) -> int:
-    from skiff.cli.format import Template, TemplateError, go_indent_json, go_json
-    from skiff.errors import SkiffError
+    from skiff.cli.listing import print_inspected
 
-    template = None
-    if opts.format and opts.format != "json":
-        try:
-            template = Template(opts.format)
-        except TemplateError as e:
-            raise CommandFailed(f"template parsing error: {e}") from None
     store = _store(inv)
-    found: list[dict[str, Any]] = []
-    errors: list[str] = []
-    out: list[str] = []
-    for name in opts.args:
-        try:
-            api = store.get(name).api()
-        except SkiffError as e:
-            errors.append(str(e))
-            continue
-        if template is None:
-            found.append(api)
-            continue
-        try:
-            out.append(template.render(template_view(api)) + "\n")
-        except TemplateError as e:
-            errors.append(f"template parsing error: {e}")
-    if template is not None:
-        sys.stdout.write("".join(out))
-    elif opts.format == "json":
-        sys.stdout.write(go_json(found) + "\n")
-    else:
-        sys.stdout.write(go_indent_json(found) + "\n")
-    sys.stdout.flush()
-    for message in errors:
-        inv.error(message)
-    return 1 if errors else 0
+
+    def find(name: str) -> tuple[dict[str, Any], Any]:
+        api = store.get(name).api()
+        return api, template_view(api)
+
+    return print_inspected(inv, opts.args, opts.format, find)
 
 
 # --- rm ---------------------------------------------------------------------------------

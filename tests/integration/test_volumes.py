@@ -300,6 +300,9 @@ def test_volume_ls_inspect_and_prune(skiff: Skiff, busybox: str):
     assert (missing.code, missing.out, missing.err) == (
         1, "v9\n", "Error: get nope: no such volume\n",
     )  # fmt: skip
+    unparsable = skiff("volume", "inspect", "-f", "{{", "v9")
+    assert (unparsable.code, unparsable.out) == (64, "")  # every inspect's code, as Docker's
+    assert unparsable.err == "Error: template parsing error: template: :1: unclosed action\n"
     bad = skiff("volume", "ls", "-f", "dangling=maybe")
     assert (bad.code, bad.err) == (1, "Error: Invalid filter 'dangling=[maybe]'\n")
 
