@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import zlib
 from contextlib import contextmanager
 
@@ -104,6 +105,7 @@ class _Connection(sqlite3.Connection):
     """A connection that can be weakly referenced (``close_at_exit``)."""
 
 
+_BUSY_TIMEOUT = 60  # seconds a command waits for another's write lock
 _SCHEMA_VERSION = zlib.crc32(SCHEMA.encode()) & 0x7FFFFFFF
 
 
@@ -114,22 +116,40 @@ def connect(path: str) -> sqlite3.Connection:
     # Shared with worker threads for autocommit statements only (the module is built
     # thread-safe); transactions stay on the thread that opened them.
     conn = sqlite3.connect(
-        path, timeout=60, isolation_level=None, check_same_thread=False, factory=_Connection
+        path,
+        timeout=_BUSY_TIMEOUT,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=_Connection,
     )
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     # The schema's checksum as user_version: the script runs once per change, not per command.
-    # fetchall, not fetchone: a statement not run to its end keeps its read transaction
-    # open, and the write below would then fail at once ("database is locked") when
-    # another connection wrote in between
     [(version,)] = conn.execute("PRAGMA user_version").fetchall()
     if version != _SCHEMA_VERSION:
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
     close_at_exit(conn)
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL (kept in the file: the first connection does it). The switch needs the
+    database to itself, and SQLite says "database is locked" at once, without its busy
+    timeout, when other connections open a new database at the same moment: retried."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 @contextmanager
