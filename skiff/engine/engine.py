@@ -18,7 +18,7 @@ from skiff.engine import events, foreground, health, monitor, restart
 from skiff.engine.containers import Container, ContainerStore, check_name, random_name
 from skiff.engine.filesystem import ContainerFiles
 from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound, SkiffError
-from skiff.images.service import ImageStore
+from skiff.images.service import Image, ImageStore
 from skiff.paths import Paths
 from skiff.storage.volumes import VolumeStore
 
@@ -93,19 +93,24 @@ class Engine:
         self.containers = ContainerStore(paths)
         self.volumes = VolumeStore(paths, self.containers.db)
         self.runtime_root = os.path.join(paths.runroot, "runtime")
-        self._image_labels: dict[str, dict[str, str]] = {}
+        self._images: dict[str, Image] = {}  # by ID: read once per command
 
     # --- create / start ---------------------------------------------------------------
 
+    def _image(self, ref: str) -> Image:
+        """An image (by reference or ID), read once per command: create, start and the
+        events of a ``run`` all need the same one."""
+        image = self._images.get(ref) or self.images.get(ref)
+        self._images[image.id] = image
+        return image
+
     def image_labels(self, image_id: str) -> dict[str, str]:
-        """The labels of an image (read once per command): containers' events carry them."""
-        if image_id not in self._image_labels:
-            try:
-                config = self.images.get(image_id).config.get("config") or {}
-            except NotFound:
-                config = {}
-            self._image_labels[image_id] = dict(config.get("Labels") or {})
-        return self._image_labels[image_id]
+        """The labels of a container's image: its events carry them."""
+        try:
+            config = self._image(image_id).config.get("config") or {}
+        except NotFound:
+            return {}
+        return dict(config.get("Labels") or {})
 
     def record_event(self, container: Container, action: str, **extra: str) -> None:
         """Record a container event (``events``), with Docker's attributes."""
@@ -118,7 +123,7 @@ class Engine:
         from skiff.engine.spec import command_line
 
         options.validate()
-        image = self.images.get(options.image)
+        image = self._image(options.image)
         # Docker fixes the command at create ("No command specified" is a create error) and
         # keeps it as Path and Args: ps and inspect show it without reading the image.
         command = command_line(image.config.get("config") or {}, options)
@@ -183,7 +188,7 @@ class Engine:
         from skiff.engine.spec import build_spec
 
         options = ContainerOptions.from_dict(container.options)
-        image = self.images.get(container.image_id)
+        image = self._image(container.image_id)
         files = ContainerFiles(self.paths, container.id)
         files.make()
         files.mount(self.images.layer_dirs, image)
