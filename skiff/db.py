@@ -94,6 +94,31 @@ CREATE TABLE IF NOT EXISTS events (
     actor TEXT NOT NULL,            -- the ID of what it happened to
     attributes TEXT NOT NULL        -- JSON object: name, image, exitCode, labels...
 );
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,          -- unix time
+    settings TEXT NOT NULL          -- JSON: driver, subnet, gateway, bridge... (skiff.network)
+);
+CREATE TABLE IF NOT EXISTS container_networks (
+    container TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    network TEXT NOT NULL REFERENCES networks(id),  -- network rm refuses while connected
+    position INTEGER NOT NULL,      -- the order it joined: eth0, eth1...
+    aliases TEXT NOT NULL,          -- JSON list (--network-alias)
+    ip TEXT NOT NULL,               -- asked for (--ip), or ""
+    mac TEXT NOT NULL,              -- asked for (--mac-address), or ""
+    PRIMARY KEY (container, network)
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    container TEXT NOT NULL,        -- no foreign key: an endpoint outlives a crashed command
+    network TEXT NOT NULL,          -- networks(id)
+    interface TEXT NOT NULL,        -- in the container: eth0...
+    netns TEXT NOT NULL,            -- the pinned namespace it lives in
+    config TEXT NOT NULL,           -- the CNI configuration list ADD ran (DEL runs the same)
+    runtime_config TEXT NOT NULL,   -- CNI runtimeConfig (ports, ips, mac)
+    result TEXT,                    -- ADD's result; NULL until ADD returned
+    PRIMARY KEY (container, network)
+);
 CREATE TABLE IF NOT EXISTS image_parents (
     image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     parent TEXT NOT NULL            -- the image a commit started from (Docker's Parent)

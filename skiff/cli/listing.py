@@ -475,36 +475,40 @@ def _container_inspect(inv: Invocation, opts: Options) -> int:
 def _port(inv: Invocation, opts: Options) -> int:
     """``port CONTAINER [PRIVATE_PORT[/PROTO]]``: the published ports, as the docker CLI
     prints them from the container's ``NetworkSettings.Ports``."""
-    import re
-
-    from skiff.cli.volumes import natural_key
     from skiff.engine.containers import ContainerStore
     from skiff.engine.inspect import port_map
 
     name = opts.args[0]
     ports = port_map(ContainerStore(inv.paths).get(name))
-    lines = []
-    if len(opts.args) > 1:
-        wanted = opts.args[1]
-        port, _, proto = wanted.partition("/")
-        if not re.fullmatch(r"[0-9]+", port) or int(port) > 65535:
-            reason = "value out of range" if port.isdigit() else "invalid syntax"
-            raise CommandFailed(
-                f'invalid port ({port}): strconv.ParseUint: parsing "{port}": {reason}'
-            )
-        bindings = ports.get(f"{port}/{proto or 'tcp'}")
-        if not bindings:
-            raise CommandFailed(f"No public port '{wanted}' published for {name}")
-        lines = [_join_host_port(b.get("HostIp", ""), b.get("HostPort", "")) for b in bindings]
-    else:
-        for private, bindings in ports.items():
-            lines += [
-                f"{private} -> {_join_host_port(b.get('HostIp', ''), b.get('HostPort', ''))}"
-                for b in bindings or []
-            ]
-    lines.sort(key=natural_key)
+    lines = port_lines(ports, name, opts.args[1] if len(opts.args) > 1 else "")
     sys.stdout.write("".join(line + "\n" for line in lines))
     return 0
+
+
+def port_lines(ports: dict[str, Any], name: str, private: str = "") -> list[str]:
+    """The docker CLI's ``port`` lines of a ``NetworkSettings.Ports`` map, naturally
+    sorted: ``80/tcp -> 0.0.0.0:8080`` each, or only ``0.0.0.0:8080`` of the ``private``
+    port asked (``80``, ``80/udp``: tcp unless said), which must be published."""
+    from skiff.cli.volumes import natural_key
+    from skiff.network.ports import go_parse_port
+
+    if private:
+        port, _, proto = private.partition("/")
+        try:
+            go_parse_port(port)
+        except ValueError as e:
+            raise CommandFailed(f"invalid port ({port}): {e}") from None
+        bindings = ports.get(f"{port}/{proto or 'tcp'}")
+        if not bindings:
+            raise CommandFailed(f"No public port '{private}' published for {name}")
+        lines = [_join_host_port(b.get("HostIp", ""), b.get("HostPort", "")) for b in bindings]
+    else:
+        lines = [
+            f"{key} -> {_join_host_port(b.get('HostIp', ''), b.get('HostPort', ''))}"
+            for key, bindings in ports.items()
+            for b in bindings or []
+        ]
+    return sorted(lines, key=natural_key)
 
 
 # --- registration -----------------------------------------------------------------------

@@ -321,11 +321,12 @@ COMMAND_MODULES = (
     "observe",
     "transfer",
     "attach",
+    "networks",
 )
 
 
 # The module that registers each command ("ps", "image ls"): a command line loads the one
-# module it needs, not all ten (about 3 ms). tests/unit/test_cli_format.py checks it against
+# module it needs, not all eleven (about 3 ms). tests/unit/test_cli_format.py checks it against
 # what the modules register.
 COMMAND_INDEX = {
     "attach": "attach",
@@ -387,6 +388,15 @@ COMMAND_INDEX = {
     "kill": "containers",
     "load": "images",
     "logs": "observe",
+    "network connect": "networks",
+    "network create": "networks",
+    "network disconnect": "networks",
+    "network inspect": "networks",
+    "network list": "networks",
+    "network ls": "networks",
+    "network prune": "networks",
+    "network remove": "networks",
+    "network rm": "networks",
     "pause": "containers",
     "port": "listing",
     "ps": "listing",

@@ -8,6 +8,10 @@ from skiff.cli.main import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from skiff.cli.flags import Flag
     from skiff.cli.main import Options, Parser
     from skiff.engine.options import ContainerOptions
 
@@ -17,6 +21,12 @@ DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 def add_flags(parser: Parser, run: bool) -> None:
     """The flags of ``create``; ``run`` adds --detach, --rm's siblings and --sig-proxy."""
     flag = parser.flag
+    flag(
+        "--add-host",
+        kind="list",
+        help="Add a custom host-to-IP mapping (host:ip)",
+        check=_vetted("parse_extra_host"),
+    )
     flag("-a", "--attach", kind="list", help="Attach to STDIN, STDOUT or STDERR")
     flag("--annotation", kind="map", help="Add an annotation to the container")
     flag("--blkio-weight", kind="uint16", help="Block IO (relative weight), between 10 and 1000")
@@ -45,10 +55,19 @@ def add_flags(parser: Parser, run: bool) -> None:
         kind="list",
         help="Add a rule to the cgroup allowed devices list",
     )
+    flag("--dns", kind="list", help="Set custom DNS servers", check=_vetted("parse_dns"))
+    flag("--dns-option", kind="list", help="Set DNS options")
+    flag(
+        "--dns-search",
+        kind="list",
+        help="Set custom DNS search domains",
+        check=_vetted("parse_dns_search"),
+    )
     flag("--domainname", kind="string", help="Container NIS domain name")
     flag("--entrypoint", kind="string", help="Overwrite the default ENTRYPOINT of the image")
     flag("-e", "--env", kind="list", help="Set environment variables")
     flag("--env-file", kind="list", help="Read in a file of environment variables")
+    flag("--expose", kind="list", help="Expose a port or a range of ports")
     flag("--group-add", kind="list", help="Add additional groups to join")
     flag("--health-cmd", kind="string", help="Command to run to check health")
     flag(
@@ -85,11 +104,13 @@ def add_flags(parser: Parser, run: bool) -> None:
         help="Run an init inside the container that forwards signals and reaps processes",
     )
     flag("-i", "--interactive", help="Keep STDIN open even if not attached")
+    flag("--ip", kind="string", help="IPv4 address (e.g., 172.30.100.104)")
     flag("--ipc", kind="string", help="IPC mode to use")
     flag("-l", "--label", kind="list", help="Set meta data on a container")
     flag("--label-file", kind="list", help="Read in a line delimited file of labels")
     flag("--log-driver", kind="string", help="Logging driver for the container")
     flag("--log-opt", kind="list", help="Log driver options")
+    flag("--mac-address", kind="string", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     flag("-m", "--memory", kind="bytes", help="Memory limit")
     flag("--memory-reservation", kind="bytes", help="Memory soft limit")
     flag(
@@ -109,6 +130,7 @@ def add_flags(parser: Parser, run: bool) -> None:
         kind="network",
         help="Connect a container to a network (none, host, bridge)",
     )
+    flag("--network-alias", kind="list", help="Add network-scoped alias for the container")
     flag("--no-healthcheck", help="Disable any container-specified HEALTHCHECK")
     flag("--oom-kill-disable", help="Disable OOM Killer")
     flag("--oom-score-adj", kind="int", help="Tune host's OOM preferences (-1000 to 1000)")
@@ -116,6 +138,8 @@ def add_flags(parser: Parser, run: bool) -> None:
     flag("--pids-limit", kind="int", help="Tune container pids limit (set -1 for unlimited)")
     flag("--platform", kind="string", help="Set platform if server is multi-platform capable")
     flag("--privileged", help="Give extended privileges to this container")
+    flag("-p", "--publish", kind="list", help="Publish a container's port(s) to the host")
+    flag("-P", "--publish-all", help="Publish all exposed ports to random ports")
     flag(
         "--pull",
         kind="string",
@@ -154,6 +178,23 @@ def add_flags(parser: Parser, run: bool) -> None:
     flag("-w", "--workdir", kind="string", help="Working directory inside the container")
 
 
+def _vetted(parser: str) -> Callable[[Flag, str], None]:
+    """A check of each value as the docker CLI makes it while it reads its flags (pflag's
+    validators), so the first bad one on the command line is the one reported, before
+    anything else: ``parser`` names the skiff.engine.options function."""
+
+    def check(flag: Flag, value: str) -> None:
+        from skiff.cli.flags import FlagError
+        from skiff.engine import options
+
+        try:
+            getattr(options, parser)(value)
+        except options.InvalidFlagValue as e:
+            raise FlagError(str(e)) from None
+
+    return check
+
+
 def to_options(opts: Options, image: str, command: list[str]) -> ContainerOptions:
     """The ContainerOptions of a parsed ``run``/``create`` command line."""
     try:
@@ -170,8 +211,10 @@ def _to_options(opts: Options, image: str, command: list[str]) -> ContainerOptio
     import os
 
     from skiff.engine import options as o
+    from skiff.errors import InvalidArgument
 
     try:
+        network = _network(opts)
         env = [line for path in opts.env_file for line in o.parse_env_file(path)]
         env += [o.parse_env(value) for value in opts.env]
         labels = [line for path in opts.label_file for line in o.parse_label_file(path)]
@@ -229,6 +272,7 @@ def _to_options(opts: Options, image: str, command: list[str]) -> ContainerOptio
             "log_driver": opts.log_driver or "",
             "log_opts": o.parse_log_opts(opts.log_driver or "", opts.log_opt),
             "network": opts.network or "",
+            **network,
             "pid": opts.pid or "",
             "ipc": opts.ipc or "",
             "uts": opts.uts or "",
@@ -261,7 +305,34 @@ def _to_options(opts: Options, image: str, command: list[str]) -> ContainerOptio
         raise _FlagError(str(e)) from None
     if opts.stop_signal:
         o.parse_signal(opts.stop_signal)
+    if opts.network_alias and not _user_defined(opts.network or "default"):
+        raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
     return o.ContainerOptions(**values)
+
+
+def _network(opts: Options) -> dict[str, Any]:
+    """The network options, checked in the docker CLI's order (after --dns, --dns-search
+    and --add-host, vetted as the flags were read): --mac-address, -p, --expose."""
+    from skiff.engine import options as o
+    from skiff.network.ports import parse_expose, parse_publish
+
+    return {
+        "dns": [o.parse_dns(value) for value in opts.dns],
+        "dns_search": [o.parse_dns_search(value) for value in opts.dns_search],
+        "extra_hosts": [o.parse_extra_host(value) for value in opts.add_host],
+        "mac_address": o.parse_mac_address(opts.mac_address) if opts.mac_address else "",
+        "publish": [binding for spec in opts.publish for binding in parse_publish(spec)],
+        "publish_all": opts.publish_all,
+        "expose": list(dict.fromkeys(p for spec in opts.expose for p in parse_expose(spec))),
+        "dns_options": list(opts.dns_option),
+        "ip": opts.ip or "",
+        "network_aliases": list(opts.network_alias),
+    }
+
+
+def _user_defined(mode: str) -> bool:
+    """Docker's ``NetworkMode.IsUserDefined``: a network by name, not a mode."""
+    return mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:")
 
 
 def _bytes(value: str | None, flag: str) -> int:

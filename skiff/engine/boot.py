@@ -4,8 +4,9 @@ skiff has no daemon to start with the machine, so an init script or a systemd un
 ``skiff system boot`` once (docs/guide.md). After a reboot the run root (a tmpfs) is
 empty: no monitor, no runtime state, no mounts; the state database still says which
 containers were running. Each of those is recorded as exited with Docker's code for a
-container whose end nobody saw (255, or the code its monitor recorded), its runtime state
-and rootfs mount are released if left, and then, as Docker's daemon does when it starts,
+container whose end nobody saw (255, or the code its monitor recorded), its runtime state,
+rootfs mount and network endpoints (CNI DEL: the IP addresses are the store's) are
+released if left, and then, as Docker's daemon does when it starts,
 every container that was ever started and whose restart policy says so is started again
 (``always``; ``unless-stopped`` unless a user stopped it; ``on-failure`` after a failure
 with retries left), as a fresh start (RestartCount 0); ``--rm`` containers that were
@@ -85,8 +86,10 @@ def _release(engine: Engine, container: Container, was_running: bool) -> None:
         _remove_empty_cgroup(files)
         paths = monitor.MonitorPaths(engine.paths.runroot, files.dir, container.id)
         code = monitor.read_exit_code(paths)
+        network_state = engine.leave_networks(container)
         engine.containers.set_state(
             container.id,
+            **network_state,
             Status="exited",
             Running=False,
             Restarting=False,

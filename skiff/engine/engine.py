@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from skiff.engine.options import ContainerOptions
+    from skiff.network.endpoints import Endpoint, Endpoints
+    from skiff.network.networks import NetworkStore
 
 RUNTIMES = {"skiff-runtime": "skiff-runtime", "runc": "runc", "crun": "crun"}
 DEFAULT_RUNTIME = "skiff-runtime"
@@ -95,6 +97,18 @@ class Engine:
         self.runtime_root = os.path.join(paths.runroot, "runtime")
         self._images: dict[str, Image] = {}  # by ID: read once per command
 
+    @property
+    def networks(self) -> NetworkStore:
+        from skiff.network.networks import NetworkStore
+
+        return NetworkStore(self.containers.db)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        from skiff.network.endpoints import Endpoints
+
+        return Endpoints(self.paths, self.networks)
+
     # --- create / start ---------------------------------------------------------------
 
     def _image(self, ref: str) -> Image:
@@ -119,7 +133,7 @@ class Engine:
         )
 
     def create(self, options: ContainerOptions) -> Container:
-        from skiff.engine import volumes
+        from skiff.engine import networking, volumes
         from skiff.engine.spec import command_line
 
         options.validate()
@@ -139,6 +153,7 @@ class Engine:
             container.state = self.containers.set_state(
                 container_id, Path=command[0], Args=command[1:]
             )
+            networking.connect_at_create(self.networks, container, options)
             files.make()
             created = self.volumes.attach(container_id, mounts)
             if volumes.wants_copy(mounts):
@@ -183,7 +198,8 @@ class Engine:
         """Start a container whose lock the caller holds (``start``, restarts, boot):
         mount its rootfs, write its bundle, start its monitor, then the process;
         ``before_start(bundle)`` runs in between (an attach sees the first byte)."""
-        from skiff.engine import logs, volumes
+        from skiff.engine import logs, networking, volumes
+        from skiff.engine.filesystem import host_resolv_conf
         from skiff.engine.options import ContainerOptions
         from skiff.engine.spec import build_spec
 
@@ -193,9 +209,28 @@ class Engine:
         files.make()
         files.mount(self.images.layer_dirs, image)
         paths = monitor.MonitorPaths(self.paths.runroot, files.dir, container.id)
+        connected = False
         try:
             hostname = options.hostname or container.id[:12]
-            files.write_etc(hostname, [])
+            namespace_paths = self._namespace_paths(options)
+            endpoints: list[Endpoint] = []
+            if networking.connected_mode(options.network or "bridge"):
+                connected = True
+                ports = networking.resolve_ports(self, container, options, image.config)
+                sandbox, endpoints = self.endpoints.join(
+                    container.id, networking.dns_names(container), ports
+                )
+                namespace_paths["network"] = sandbox
+                self.containers.set_state(
+                    container.id,
+                    Ports=networking.port_map(options, image.config, ports),
+                    **networking.settings(self.networks, container, endpoints, sandbox),
+                )
+            files.write_etc(
+                hostname,
+                networking.hosts_lines(options, hostname, endpoints),
+                networking.resolv_conf(options, endpoints, host_resolv_conf()),
+            )
             mounts = self.volumes.mounts(container.id)
             user = volumes.oci_mounts(self.volumes, container.id, mounts)
             taken = {mount["destination"] for mount in user}  # -v over /etc/hosts wins
@@ -206,7 +241,7 @@ class Engine:
                 files.rootfs,
                 container.id,
                 etc + user,
-                namespace_paths=self._namespace_paths(options),
+                namespace_paths=namespace_paths,
             )
             propagation = volumes.rootfs_propagation(mounts)
             if propagation:
@@ -235,6 +270,8 @@ class Engine:
             self.runtime(container, "start")
         except BaseException as e:
             self.runtime(container, "delete", "--force", check=False)
+            if connected:
+                self.leave_networks(container)
             files.unmount()
             self.volumes.release(container.id)
             self.containers.set_state(container.id, Error=str(e), ExitCode=start_error_code(str(e)))
@@ -252,6 +289,19 @@ class Engine:
         )
         self.record_event(container, "start")
         health.watch(self.paths, self.containers, container.id, image.config, container.options)
+
+    def leave_networks(self, container: Container) -> dict[str, Any]:
+        """Remove the endpoints of a container whose process is gone; the state's network
+        settings of a stopped container (nothing for one that was not connected)."""
+        from skiff.engine import networking
+
+        if not networking.connected_mode(container.options.get("network") or "bridge"):
+            return {}
+        try:
+            self.endpoints.leave(container.id)
+        except SkiffError as e:
+            print(f"skiff: container {container.id[:12]}: {e}", file=sys.stderr)
+        return networking.stopped_settings(self.networks, container.id)
 
     def _namespace_paths(self, options: ContainerOptions) -> dict[str, str]:
         """``--network/--ipc/--pid container:X``: the namespaces of running container X."""
@@ -375,6 +425,7 @@ class Engine:
                 self.runtime(container, "delete", "--force", check=False)
                 files.unmount()
                 self.volumes.release(container.id)
+                network_state = self.leave_networks(container)
                 exited = dict(
                     Status="exited",
                     Running=False,
@@ -384,6 +435,7 @@ class Engine:
                     OOMKilled=oom_killed,
                     FinishedAt=_now(),
                     **health.stopped(container.state),
+                    **network_state,
                 )
                 if oom_killed:
                     self.record_event(container, "oom")
@@ -574,6 +626,7 @@ class Engine:
         self.volumes.release(container.id)
         if os.path.exists(os.path.join(self.runtime_root, container.id)):
             self.runtime(container, "delete", "--force", check=False)
+        self.leave_networks(container)
         ContainerFiles(self.paths, container.id).remove()
         paths = monitor.MonitorPaths(self.paths.runroot, "", container.id)
         for path in (paths.exit_file,):

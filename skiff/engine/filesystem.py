@@ -56,8 +56,9 @@ class ContainerFiles:
             except OSError as e:
                 raise EngineError(f"unmount {self.rootfs}: {e.strerror}") from None
 
-    def write_etc(self, hostname: str, extra_hosts: list[str]) -> None:
-        """The files bind-mounted over the image's /etc/hostname, /etc/hosts, resolv.conf."""
+    def write_etc(self, hostname: str, extra_hosts: list[str], resolv_conf: str) -> None:
+        """The files bind-mounted over the image's /etc/hostname, /etc/hosts, resolv.conf
+        (skiff.engine.networking writes what goes in them)."""
         with open(self.hostname, "w") as f:
             f.write(hostname + "\n")
         lines = [
@@ -72,7 +73,7 @@ class ContainerFiles:
         with open(self.hosts, "w") as f:
             f.write("\n".join(lines) + "\n")
         with open(self.resolv_conf, "w") as f:
-            f.write(host_resolv_conf())
+            f.write(resolv_conf)
 
     def remove(self) -> None:
         self.unmount()

@@ -11,9 +11,10 @@ Docker's JSON omits them (``omitempty``), so the JSON reads as dockerd's; what s
 not set has Docker's default. Checked against a real dockerd by
 ``tests/interop/test_container_inspect_oracle.py``.
 
-Networking comes with :mod:`skiff.network`: until then ``NetworkSettings`` has Docker's
-keys with the empty values Docker shows for a container without an endpoint, and the
-published ports are whatever the state records under ``Ports`` (Docker's ``PortMap``).
+``NetworkSettings`` shows what start recorded in the state (skiff.engine.networking): the
+endpoints by network, the sandbox (the pinned network namespace) and the published ports
+(``Ports``, Docker's ``PortMap``); the top-level address fields are the default bridge
+network's, as Docker's.
 
 This module imports only what ``ps`` needs at its top: the inspect document imports the
 rest when it is built.
@@ -273,6 +274,7 @@ def host_config(options: Any) -> dict[str, Any]:
     from skiff.engine.engine import DEFAULT_RUNTIME
     from skiff.engine.options import normalize_capabilities
     from skiff.engine.spec import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS, cgroup_v2
+    from skiff.network.ports import port_bindings_config
 
     security = options.security_options
     restart = options.restart_policy
@@ -283,7 +285,7 @@ def host_config(options: Any) -> dict[str, Any]:
         "ContainerIDFile": "",
         "LogConfig": {"Type": options.log_driver or "json-file", "Config": dict(options.log_opts)},
         "NetworkMode": network_mode(options.network),
-        "PortBindings": {},
+        "PortBindings": port_bindings_config(options.publish),
         "RestartPolicy": {"Name": restart.name or "no", "MaximumRetryCount": restart.max_retries},
         "AutoRemove": options.auto_remove,
         "VolumeDriver": "",
@@ -296,10 +298,10 @@ def host_config(options: Any) -> dict[str, Any]:
         "CapAdd": normalize_capabilities(options.cap_add, "CapAdd") or None,
         "CapDrop": normalize_capabilities(options.cap_drop, "CapDrop") or None,
         "CgroupnsMode": options.cgroupns or ("private" if cgroup_v2() else "host"),
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": None,
+        "Dns": list(options.dns),
+        "DnsOptions": list(options.dns_options),
+        "DnsSearch": list(options.dns_search),
+        "ExtraHosts": list(options.extra_hosts) or None,
         "GroupAdd": list(options.group_add) or None,
         "IpcMode": options.ipc or "private",
         "Cgroup": "",
@@ -307,7 +309,7 @@ def host_config(options: Any) -> dict[str, Any]:
         "OomScoreAdj": options.oom_score_adj,
         "PidMode": options.pid,
         "Privileged": options.privileged,
-        "PublishAllPorts": False,
+        "PublishAllPorts": options.publish_all,
         "ReadonlyRootfs": options.read_only,
         "SecurityOpt": security_opt(options),
     }
@@ -469,6 +471,7 @@ def config(container: Container, options: Any, image: Mapping[str, Any]) -> dict
     dockerd merges them at create (moby's ``merge``), in Go's field order."""
     from skiff.engine.environment import merge_env
     from skiff.engine.health import effective_config
+    from skiff.engine.networking import exposed_ports
     from skiff.images.inspect import container_config
 
     entrypoint = options.entrypoint
@@ -494,7 +497,7 @@ def config(container: Container, options: Any, image: Mapping[str, Any]) -> dict
         "AttachStdin": "stdin" in attach,
         "AttachStdout": "stdout" in attach,
         "AttachStderr": "stderr" in attach,
-        "ExposedPorts": image.get("ExposedPorts"),
+        "ExposedPorts": {port: {} for port in exposed_ports(options, {"config": image})} or None,
         "Tty": options.tty,
         "OpenStdin": options.interactive,
         "StdinOnce": "stdin" in attach,
@@ -519,23 +522,26 @@ def config(container: Container, options: Any, image: Mapping[str, Any]) -> dict
 def network_settings(container: Container) -> dict[str, Any]:
     """Docker's ``NetworkSettings`` (API 1.45): the recorded sandbox, ports and endpoints,
     Docker's empty values for the rest."""
+    joined = networks(container)
+    default = joined.get("bridge") or EMPTY_ENDPOINT  # Docker's top-level fields: its own
+    sandbox = container.state.get("SandboxKey") or ""
     return {
         "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
+        "SandboxID": os.path.basename(sandbox),
+        "SandboxKey": sandbox,
         "Ports": port_map(container),
         "HairpinMode": False,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": None,
         "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
+        "EndpointID": default["EndpointID"],
+        "Gateway": default["Gateway"],
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
+        "IPAddress": default["IPAddress"],
+        "IPPrefixLen": default["IPPrefixLen"],
         "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": networks(container),
+        "MacAddress": default["MacAddress"],
+        "Networks": joined,
     }

@@ -24,6 +24,7 @@ import os
 
 from skiff.errors import InvalidArgument
 from skiff.linux import signals
+from skiff.network.ports import PortBinding, go_ip_string, go_parse_ip
 from skiff.values import Value
 
 TYPE_CHECKING = False
@@ -1356,6 +1357,102 @@ def parse_health(
     return HealthConfig(test, interval, timeout, start_period, start_interval, retries)
 
 
+# --- networking: --dns, --dns-search, --add-host, --mac-address --------------------------
+
+
+def _ip_address(value: str) -> str:
+    """The docker CLI's ``ValidateIPAddress``: Go's form of an address (``0:0::1`` is
+    ``::1``), spaces around it allowed."""
+    packed = go_parse_ip(value.strip())
+    if packed is None:
+        raise _Bad(f"IP address is not correctly formatted: {value}")
+    return go_ip_string(packed)
+
+
+def parse_dns(value: str, flag: str = "--dns") -> str:
+    """``--dns 1.1.1.1``: an IP address, kept in Go's form as the docker CLI keeps it."""
+    return str(_flag(flag, value, _ip_address))
+
+
+# The docker CLI's (opts.domainRegexp), "(:?" and all: it lets colons in. Go's \s and $.
+_DOMAIN = (
+    r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
+    r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?[\t\n\f\r ]*\Z"
+)
+
+
+def parse_dns_search(value: str, flag: str = "--dns-search") -> str:
+    """``--dns-search example.com``: a domain without its final dot, or ``.`` (none)."""
+
+    def parse(v: str) -> str:
+        v = v.strip(" ")
+        if v == ".":
+            return v
+        import re
+
+        found = re.match(_DOMAIN, v) if any(c.isascii() and c.isalpha() for c in v) else None
+        if found is None or len(found.group(1)) >= 255:
+            raise _Bad(f"{v} is not a valid domain")
+        return found.group(1)
+
+    return str(_flag(flag, value, parse))
+
+
+HOST_GATEWAY = "host-gateway"
+
+
+def parse_extra_host(value: str, flag: str = "--add-host") -> str:
+    """``--add-host name:ip`` or ``name=ip`` (the ip maybe in brackets, or
+    ``host-gateway``): ``name:ip``, as ``HostConfig.ExtraHosts`` keeps it."""
+
+    def parse(v: str) -> str:
+        name, sep, address = v.partition("=")
+        if not sep:
+            name, sep, address = v.partition(":")
+        if not sep or not name or ":" in name:
+            raise _Bad(f"bad format for add-host: {go_quote(v)}")
+        if address != HOST_GATEWAY:
+            if len(address) > 2 and address[0] == "[" and address[-1] == "]":
+                address = address[1:-1]
+            try:
+                _ip_address(address)
+            except _Bad:
+                raise _Bad(f"invalid IP address in add-host: {go_quote(address)}") from None
+        return f"{name}:{address}"
+
+    return str(_flag(flag, value, parse))
+
+
+def _go_mac(text: str) -> bool:
+    """Whether Go's ``net.ParseMAC`` takes ``text``: 6, 8 or 20 bytes as
+    ``00:00:5e:00:53:01``, ``00-00-5e-00-53-01`` or ``0000.5e00.5301``."""
+    size = len(text)
+    if size < 14:
+        return False
+    if text[2] in ":-":
+        width, sep, count = 2, text[2], (size + 1) // 3
+    elif text[4] == ".":
+        width, sep, count = 4, ".", 2 * (size + 1) // 5
+    else:
+        return False
+    step = width + 1
+    if (size + 1) % step or count not in (6, 8, 20):
+        return False
+    groups = [text[i : i + width] for i in range(0, size, step)]
+    hexadecimal = "0123456789abcdefABCDEF"
+    return all(c == sep for c in text[width::step]) and all(
+        len(g) == width and all(c in hexadecimal for c in g) for g in groups
+    )
+
+
+def parse_mac_address(value: str) -> str:
+    """``--mac-address 92:d0:c6:0a:29:33`` (any form Go's ``net.ParseMAC`` takes, spaces
+    around it allowed), kept as given."""
+    if not _go_mac(value.strip()):
+        raise InvalidArgument(f"{value} is not a valid mac address")
+    return value
+
+
 # --- the options ------------------------------------------------------------------------
 
 # Every option with its default (Docker's, or "" / 0 / None where the daemon picks:
@@ -1399,6 +1496,16 @@ _DEFAULTS: dict[str, Any] = {
     "log_driver": "",
     "log_opts": {},
     "network": "",
+    "network_aliases": [],
+    "ip": "",
+    "mac_address": "",
+    "publish": [],
+    "publish_all": False,
+    "expose": [],
+    "dns": [],
+    "dns_search": [],
+    "dns_options": [],
+    "extra_hosts": [],
     "pid": "",
     "ipc": "",
     "uts": "",
@@ -1434,6 +1541,7 @@ _VALUE_TYPES: dict[str, Any] = {
     "restart": RestartPolicy,
     "healthcheck": HealthConfig,
     "security": SecurityOptions,
+    "publish": PortBinding,
 }
 
 LINUX_MIN_MEMORY = 6 * 1024 * 1024
@@ -1450,7 +1558,9 @@ class ContainerOptions:
     ``--cpus``, ``env`` the ``--env-file`` lines then the ``-e`` values in order,
     ``volumes``/``mounts`` lists of ``MountSpec``, ``tmpfs`` destination -> options,
     ``security`` a ``SecurityOptions`` (None: all defaults), ``entrypoint`` None when not
-    given and ``[""]`` for ``--entrypoint ""`` (which also drops the image's CMD).
+    given and ``[""]`` for ``--entrypoint ""`` (which also drops the image's CMD),
+    ``publish`` one ``PortBinding`` per container port of ``-p`` (skiff.network.ports),
+    ``expose`` the ``--expose`` ports as ``80/tcp``, ``extra_hosts`` ``name:ip``.
     ``to_dict``/``from_dict`` give a JSON-able form for the state database.
     """
 
@@ -1491,6 +1601,16 @@ class ContainerOptions:
     log_driver: str
     log_opts: dict[str, str]
     network: str
+    network_aliases: list[str]
+    ip: str
+    mac_address: str
+    publish: list[PortBinding]
+    publish_all: bool
+    expose: list[str]
+    dns: list[str]
+    dns_search: list[str]
+    dns_options: list[str]
+    extra_hosts: list[str]
     pid: str
     ipc: str
     uts: str

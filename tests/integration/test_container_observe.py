@@ -159,7 +159,10 @@ def to_bytes(text: str) -> float:
 def test_stats_follow_memory_and_processes(skiff: Skiff, busybox: str) -> None:
     # after 2 s: a second process, and 64 MiB held in a shell variable
     script = "sleep 2; sleep 1000 & x=$(head -c 67108864 /dev/zero | tr '\\0' a); wait"
-    skiff.ok("run", "-d", "--name", "grow", "-m", "512m", "busybox", "sh", "-c", script)
+    skiff.ok(
+        "run", "-d", "--name", "grow", "--network", "none", "-m", "512m",
+        "busybox", "sh", "-c", script,
+    )  # fmt: skip
     before = stats_of(skiff, "grow")
     assert before["Name"] == "grow" and before["Container"] == "grow"
     assert len(before["ID"]) == 12 and before["PIDs"] == "2"  # sh and its sleep 2

@@ -166,8 +166,8 @@ def test_start_by_the_user_counts_afresh(skiff: Skiff, busybox: str):
 def simulate_reboot(skiff: Skiff) -> None:
     """What a reboot does to a store: every process it runs dies at once (the monitors
     and the health runner first, so that no exit command sees the containers die), and
-    the run root, a tmpfs, is empty. Mounts and cgroups stay: a crash can leave those
-    too, and boot must cope."""
+    the run root, a tmpfs, is empty. Mounts (the network namespaces' pins too) and
+    cgroups stay: a crash can leave those too, and boot must cope."""
     monitors = [int(p.split(":")[0]) for p in processes_mentioning(str(skiff.runroot) + " ")]
     containers = [c.state["Pid"] for c in Engine(skiff.paths).containers.all() if c.state["Pid"]]
     for group in (monitors, containers):
@@ -177,7 +177,10 @@ def simulate_reboot(skiff: Skiff) -> None:
             except ProcessLookupError:
                 pass
         wait_for(lambda group=group: not any(os.path.exists(f"/proc/{pid}") for pid in group))
-    shutil.rmtree(skiff.runroot)
+    for entry in os.listdir(skiff.runroot):  # the network namespaces' pins are mounts
+        if entry != "netns":
+            path = skiff.runroot / entry
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def test_boot_after_a_reboot_restarts_what_the_policies_ask(skiff: Skiff, busybox: str):

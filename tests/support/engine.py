@@ -53,4 +53,26 @@ def remove_all_containers(cli: Skiff) -> list[str]:
     containers = cli.root / "containers"
     if containers.is_dir():
         problems += [f"container directory left behind: {n}" for n in os.listdir(containers)]
+    return problems + network_leftovers(cli)
+
+
+def network_leftovers(cli: Skiff) -> list[str]:
+    """What a store's networks may keep after its containers are gone: endpoint rows,
+    IP address leases (host-local's files: one per address), pinned namespaces."""
+    problems = []
+    if (cli.root / "skiff.db").exists():
+        engine = Engine(cli.paths)
+        rows = engine.containers.db.execute("SELECT container, network FROM endpoints")
+        problems += [f"endpoint left behind: {tuple(row)}" for row in rows]
+    ipam = cli.root / "network" / "ipam"
+    if ipam.is_dir():
+        for network in ipam.iterdir():
+            problems += [
+                f"IP lease left behind: {network.name}/{lease.name}"
+                for lease in network.iterdir()
+                if lease.name != "lock" and not lease.name.startswith("last_reserved_ip")
+            ]
+    pins = cli.runroot / "netns"
+    if pins.is_dir():
+        problems += [f"network namespace left behind: {n}" for n in os.listdir(pins)]
     return problems

@@ -1,6 +1,8 @@
-"""What a container may leave behind on the host: mounts, cgroups, processes."""
+"""What a container may leave behind on the host: mounts, cgroups, network interfaces
+(veth pairs, bridges), iptables rules, DNS servers."""
 
 import os
+import subprocess
 from dataclasses import dataclass
 
 
@@ -36,16 +38,75 @@ def _cgroup_mountpoints() -> list[str]:
         ]
 
 
+def links() -> set[str]:
+    """Network interfaces of the host (veth ends, bridges), but the peer engines'."""
+    return {
+        n
+        for n in os.listdir("/sys/class/net")
+        if not n.startswith(("docker", "br-", "cni-podman", "podman"))
+    }
+
+
+# Chains and rules the CNI plugins (and skiff's isolation) make once and keep, as Docker
+# keeps its DOCKER chains: structure, not a container's leftovers.
+PERSISTENT_RULES = (
+    '-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD',
+    '-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN',
+    "-A CNI-ADMIN -j SKIFF-ISOLATION-1",
+    "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+    "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+    '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
+    "-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE",
+    '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" '
+    "-j MARK --set-xmark 0x2000/0x2000",
+)
+
+
+def iptables_rules() -> set[str]:
+    """The rules of the filter and nat tables, but the persistent structure above and the
+    peer engines' (DOCKER chains)."""
+    rules = set()
+    for table in ("filter", "nat"):
+        out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
+        rules |= {
+            f"{table}: {line}"
+            for line in out.splitlines()
+            if line.startswith("-A ") and line not in PERSISTENT_RULES and "DOCKER" not in line
+        }
+    return rules
+
+
+def dns_servers() -> set[str]:
+    """aardvark-dns processes (one per run root with user networks in use)."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if b"aardvark-dns" in cmdline.split(b"\0")[0]:
+                found.add(f"{pid} {cmdline.replace(bytes(1), b' ').decode()}")
+    return found
+
+
 @dataclass
 class Snapshot:
     mounts: set[str]
     cgroups: set[str]
+    links: set[str]
+    rules: set[str]
+    dns: set[str]
 
     @classmethod
     def take(cls) -> "Snapshot":
-        return cls(mount_points(), cgroup_dirs())
+        return cls(mount_points(), cgroup_dirs(), links(), iptables_rules(), dns_servers())
 
     def leaks_since(self, before: "Snapshot") -> list[str]:
         problems = [f"mount left behind: {m}" for m in sorted(self.mounts - before.mounts)]
         problems += [f"cgroup left behind: {c}" for c in sorted(self.cgroups - before.cgroups)]
+        problems += [f"interface left behind: {n}" for n in sorted(self.links - before.links)]
+        problems += [f"iptables rule left behind: {r}" for r in sorted(self.rules - before.rules)]
+        problems += [f"DNS server left running: {p}" for p in sorted(self.dns - before.dns)]
         return problems

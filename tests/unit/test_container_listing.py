@@ -11,6 +11,7 @@ import pytest
 
 from skiff.cli import listing as cli
 from skiff.cli.format import Formatter, Record, Template, TemplateError
+from skiff.cli.main import CommandFailed
 from skiff.engine import inspect, listing
 from skiff.engine.containers import ContainerStore
 from skiff.engine.options import ContainerOptions
@@ -134,6 +135,51 @@ def port(private: int, kind: str = "tcp", ip: str = "", public: int = 0) -> dict
 )
 def test_displayable_ports(ports: list[dict], text: str):
     assert cli.displayable_ports(ports) == text
+
+
+PORTS = {
+    "443/tcp": None,
+    "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+    "80/tcp": [
+        {"HostIp": "0.0.0.0", "HostPort": "8080"},
+        {"HostIp": "::", "HostPort": "8080"},
+        {"HostIp": "127.0.0.1", "HostPort": "10000"},
+    ],
+    "9/tcp": [{"HostIp": "0.0.0.0", "HostPort": "9"}],
+}
+
+
+def test_port_lines_of_every_published_port_naturally_sorted():
+    assert cli.port_lines(PORTS, "web") == [
+        "9/tcp -> 0.0.0.0:9",
+        "53/udp -> 0.0.0.0:5353",
+        "80/tcp -> 0.0.0.0:8080",
+        "80/tcp -> 127.0.0.1:10000",
+        "80/tcp -> [::]:8080",
+    ]
+    assert cli.port_lines({}, "web") == []
+
+
+def test_port_lines_of_one_private_port():
+    assert cli.port_lines(PORTS, "web", "80") == ["0.0.0.0:8080", "127.0.0.1:10000", "[::]:8080"]
+    assert cli.port_lines(PORTS, "web", "53/udp") == ["0.0.0.0:5353"]
+
+
+@pytest.mark.parametrize(
+    ("private", "message"),
+    [
+        ("443", "No public port '443' published for web"),
+        ("53", "No public port '53' published for web"),
+        ("8080/tcp", "No public port '8080/tcp' published for web"),
+        ("80x", 'invalid port (80x): strconv.ParseUint: parsing "80x": invalid syntax'),
+        ("99999", 'invalid port (99999): strconv.ParseUint: parsing "99999": value out of range'),
+        ("/udp", 'invalid port (): strconv.ParseUint: parsing "": invalid syntax'),
+    ],
+)
+def test_port_lines_errors(private: str, message: str):
+    with pytest.raises(CommandFailed) as info:
+        cli.port_lines(PORTS, "web", private)
+    assert (str(info.value), info.value.exit_code) == (message, 1)
 
 
 def test_port_filter_values():

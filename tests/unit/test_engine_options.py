@@ -14,6 +14,7 @@ import pytest
 from skiff.engine import options as opt
 from skiff.engine.options import ContainerOptions, InvalidFlagValue, MountSpec
 from skiff.errors import InvalidArgument
+from skiff.network.ports import PortBinding
 
 
 def error_of(fn, *args, **kwargs) -> str:
@@ -620,6 +621,102 @@ def test_health() -> None:
     assert error_of(opt.parse_health, retries=-1) == "--health-retries cannot be negative"
 
 
+# --- networking: --dns, --dns-search, --add-host, --mac-address ----------------------------
+
+
+def test_dns() -> None:
+    assert opt.parse_dns("1.1.1.1") == "1.1.1.1"
+    assert opt.parse_dns(" 1.1.1.1 ") == "1.1.1.1"
+    # kept in Go's form, as the docker CLI's ValidateIPAddress returns it
+    assert opt.parse_dns("0:0:0:0:0:0:0:1") == "::1"
+    assert opt.parse_dns("::ffff:1.2.3.4") == "1.2.3.4"
+
+
+@pytest.mark.parametrize("value", ["foo", "01.2.3.4", "", "[::1]", "fe80::1%eth0"])
+def test_dns_errors(value: str) -> None:
+    assert error_of(opt.parse_dns, value) == (
+        f'invalid argument "{value}" for "--dns" flag: IP address is not correctly formatted: '
+        f"{value}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "domain"),
+    [
+        ("example.com", "example.com"),
+        ("example.com.", "example.com"),
+        (" example.com ", "example.com"),
+        ("1foo", "1foo"),
+        (".", "."),
+        ("::foo", "::foo"),  # the CLI's pattern lets colons in
+    ],
+)
+def test_dns_search(value: str, domain: str) -> None:
+    assert opt.parse_dns_search(value) == domain
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("-foo", "-foo"), ("foo-", "foo-"), ("a..b", "a..b"), ("foo_bar", "foo_bar"),
+     ("1.2.3", "1.2.3"), ("", ""), ("a" * 255, "a" * 255)],
+)  # fmt: skip
+def test_dns_search_errors(value: str, shown: str) -> None:
+    assert error_of(opt.parse_dns_search, value) == (
+        f'invalid argument "{value}" for "--dns-search" flag: {shown} is not a valid domain'
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("db:10.0.0.2", "db:10.0.0.2"),
+        ("db=10.0.0.2", "db:10.0.0.2"),
+        ("db:host-gateway", "db:host-gateway"),
+        ("db=host-gateway", "db:host-gateway"),
+        ("db:::1", "db:::1"),
+        ("db=::1", "db:::1"),
+        ("db:[::1]", "db:::1"),
+        ("db: 10.0.0.2", "db: 10.0.0.2"),
+    ],
+)
+def test_extra_host(value: str, stored: str) -> None:
+    assert opt.parse_extra_host(value) == stored
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("foo", 'bad format for add-host: "foo"'),
+        (":1.2.3.4", 'bad format for add-host: ":1.2.3.4"'),
+        ("=1.2.3.4", 'bad format for add-host: "=1.2.3.4"'),
+        ("foo:bar", 'invalid IP address in add-host: "bar"'),
+        ("foo:1.2.3.4:5", 'invalid IP address in add-host: "1.2.3.4:5"'),
+        ("foo=", 'invalid IP address in add-host: ""'),
+    ],
+)
+def test_extra_host_errors(value: str, reason: str) -> None:
+    assert error_of(opt.parse_extra_host, value) == (
+        f'invalid argument "{value}" for "--add-host" flag: {reason}'
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["92:d0:c6:0a:29:33", "92-d0-c6-0a-29-33", "0000.5e00.5301", " 92:d0:c6:0a:29:33",
+     "00:00:5e:00:53:01:02:03", "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"],
+)  # fmt: skip
+def test_mac_address(value: str) -> None:
+    assert opt.parse_mac_address(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["foo", "92:d0:c6:0a:29", "0000.5e00.530", "00:00-5e:00:53:01", "0:00:5e:00:53:01"],
+)
+def test_mac_address_errors(value: str) -> None:
+    assert error_of(opt.parse_mac_address, value) == f"{value} is not a valid mac address"
+
+
 # --- ContainerOptions ------------------------------------------------------------------------
 
 
@@ -655,10 +752,18 @@ def test_round_trip_through_json() -> None:
         restart=opt.RestartPolicy("always"),
         healthcheck=opt.HealthConfig(["CMD", "true"]),
         security=opt.SecurityOptions(seccomp="unconfined", no_new_privileges=True),
+        publish=[PortBinding(80, "tcp", "127.0.0.1", 8000, 8010)],
+        expose=["53/udp"],
+        extra_hosts=["db:10.0.0.2"],
     )
     back = ContainerOptions.from_dict(json.loads(json.dumps(o.to_dict())))
     assert back == o
     assert back.mounts[0].tmpfs_size == 1024
+    assert back.publish == [PortBinding(80, "tcp", "127.0.0.1", 8000, 8010)]
+    assert o.to_dict()["publish"] == [
+        {"container_port": 80, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": 8000,
+         "host_port_end": 8010},
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

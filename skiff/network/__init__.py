@@ -1,0 +1,2 @@
+"""Networks over CNI plugins: bridge networks, endpoints, published ports, name resolution
+(docs/architecture.md, "Networking")."""

@@ -1,0 +1,300 @@
+"""A running container's endpoints: its interface on each network it is connected to.
+
+``join`` pins a network namespace for the container and runs CNI ADD once per network
+(eth0, eth1... in the order it joined them); ``leave`` runs DEL for each and frees the
+namespace. Each endpoint is a row of the ``endpoints`` table written before ADD runs and
+deleted after DEL succeeded, with the configuration ADD ran and its result: whatever
+happens to the command in between (a crash, ``kill -9``), the next ``leave`` or ``system
+prune`` can undo it exactly.
+
+What a network needs on the host beyond what the plugins do (skiff.network.firewall's
+isolation rules, aardvark-dns's file) exists while the network has endpoints: the first
+endpoint adds it, the last one removes it together with the bridge, under a lock per
+network so that a container joining never races one leaving.
+
+The plugin chain of a network: ``bridge`` (with ``host-local`` addresses; a gateway and a
+default route, masquerading, unless ``--internal``), ``portmap`` when ports are published,
+``firewall`` (accepts the container's traffic when the FORWARD policy is DROP, as Docker
+leaves it), ``tuning`` when a MAC address is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from skiff import db, jsonio
+from skiff.network import cni, dns, firewall, netns
+from skiff.network.networks import Network, NetworkStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
+
+    from skiff.network.networks import Connection
+    from skiff.network.ports import PortBinding
+    from skiff.paths import Paths
+
+
+# Brings the namespace's loopback interface up; it goes with the namespace (no DEL).
+LOOPBACK = cni.conflist("skiff-loopback", [{"type": "loopback"}])
+
+
+class Endpoint:
+    """A container's interface on a network, as CNI ADD configured it."""
+
+    def __init__(self, network: Network, interface: str, result: dict[str, Any]) -> None:
+        self.network = network
+        self.interface = interface
+        ips = result.get("ips") or [{}]
+        address = ips[0].get("address", "")
+        self.ip, _, prefix = address.partition("/")
+        self.prefix = int(prefix or 0)
+        self.gateway: str = ips[0].get("gateway", "") or network.gateway
+        interfaces = result.get("interfaces") or []
+        index = ips[0].get("interface")
+        self.mac: str = (
+            interfaces[index].get("mac", "")
+            if isinstance(index, int) and index < len(interfaces)
+            else ""
+        )
+        if not self.mac:
+            self.mac = next(
+                (i.get("mac", "") for i in interfaces if i.get("name") == interface), ""
+            )
+
+
+class Endpoints:
+    def __init__(self, paths: Paths, store: NetworkStore) -> None:
+        self.paths = paths
+        self.store = store
+        self.db = store.db
+
+    # --- join / leave -------------------------------------------------------------------
+
+    def join(
+        self,
+        container_id: str,
+        names: list[str],
+        ports: Sequence[PortBinding] = (),
+    ) -> tuple[str, list[Endpoint]]:
+        """Pin the container's network namespace and add its interface on each network it
+        is connected to (published ports on the first); the namespace's path and the
+        endpoints. On failure nothing stays."""
+        path = netns.create(self.paths.runroot, container_id)
+        joined = []
+        try:
+            cni.add(LOOPBACK, container_id, path, "lo", {})
+            for index, connection in enumerate(self.store.connections(container_id)):
+                joined.append(
+                    self._add(
+                        container_id, connection, f"eth{index}", path, names,
+                        ports if index == 0 else (),
+                    )
+                )  # fmt: skip
+        except BaseException:
+            self.leave(container_id)
+            raise
+        return path, joined
+
+    def connect(self, container_id: str, connection: Connection, names: list[str]) -> Endpoint:
+        """Add an interface for a new connection of a running container."""
+        taken = {row["interface"] for row in self._rows(container_id)}
+        interface = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
+        path = netns.path(self.paths.runroot, container_id)
+        return self._add(container_id, connection, interface, path, names, ())
+
+    def leave(self, container_id: str) -> None:
+        """Remove every endpoint of the container and its namespace; the first error is
+        raised after all were tried."""
+        failure: BaseException | None = None
+        for row in reversed(self._rows(container_id)):
+            try:
+                self._delete(row)
+            except Exception as e:
+                failure = failure or e
+        netns.remove(self.paths.runroot, container_id)
+        if failure is not None:
+            raise failure
+
+    def disconnect(self, container_id: str, network_id: str) -> None:
+        for row in self._rows(container_id):
+            if row["network"] == network_id:
+                self._delete(row)
+
+    def endpoints(self, container_id: str) -> list[Endpoint]:
+        """The container's endpoints ADD finished, by interface."""
+        found = []
+        for row in self._rows(container_id):
+            if row["result"]:
+                network = self.store.get(row["network"])
+                found.append(Endpoint(network, row["interface"], jsonio.loads(row["result"])))
+        return found
+
+    def orphans(self, live: set[str]) -> list[str]:
+        """Containers with endpoints that are not in ``live`` (a crashed command's)."""
+        rows = self.db.execute("SELECT DISTINCT container FROM endpoints").fetchall()
+        return [row["container"] for row in rows if row["container"] not in live]
+
+    def _rows(self, container_id: str) -> list[Any]:
+        return self.db.execute(
+            "SELECT * FROM endpoints WHERE container = ? ORDER BY interface", (container_id,)
+        ).fetchall()
+
+    # --- one endpoint -------------------------------------------------------------------
+
+    def _add(
+        self,
+        container_id: str,
+        connection: Connection,
+        interface: str,
+        path: str,
+        names: list[str],
+        ports: Sequence[PortBinding],
+    ) -> Endpoint:
+        network = self.store.get(connection.network)
+        config = self._config(network, bool(ports), bool(connection.mac))
+        runtime_config: dict[str, Any] = {}
+        if ports:
+            runtime_config["portMappings"] = [
+                {
+                    "hostPort": p.host_port,
+                    "containerPort": p.container_port,
+                    "protocol": p.protocol,
+                    "hostIP": p.host_ip,
+                }
+                for p in ports
+            ]
+        if connection.ip:
+            runtime_config["ips"] = [connection.ip]
+        if connection.mac:
+            runtime_config["mac"] = connection.mac
+        dns_names = [*names, *connection.aliases]
+        with self._network_lock(network.id):
+            first = self._count(network.id) == 0
+            with db.transaction(self.db):
+                self.db.execute(
+                    "INSERT INTO endpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        container_id, network.id, interface, path, jsonio.dumps(config),
+                        jsonio.dumps({**runtime_config, "names": dns_names}), None,
+                    ),
+                )  # fmt: skip
+            if first:
+                firewall.isolate(network.bridge, network.internal)
+        result = cni.add(config, container_id, path, interface, runtime_config)
+        self.db.execute(
+            "UPDATE endpoints SET result = ? WHERE container = ? AND network = ?",
+            (jsonio.dumps(result), container_id, network.id),
+        )
+        if network.dns:
+            with self._network_lock(network.id):
+                self._update_dns(network)
+        return Endpoint(network, interface, result)
+
+    def _delete(self, row: Any) -> None:
+        network_id = row["network"]
+        runtime_config = jsonio.loads(row["runtime_config"])
+        runtime_config.pop("names", None)
+        cni.delete(
+            jsonio.loads(row["config"]),
+            row["container"],
+            row["netns"],
+            row["interface"],
+            runtime_config,
+            jsonio.loads(row["result"]) if row["result"] else None,
+        )
+        with self._network_lock(network_id):
+            self.db.execute(
+                "DELETE FROM endpoints WHERE container = ? AND network = ?",
+                (row["container"], network_id),
+            )
+            try:
+                network = self.store.get(network_id)
+            except Exception:
+                return
+            if self._count(network_id) == 0:
+                firewall.release(network.bridge, network.internal)
+                _delete_link(network.bridge)
+                dns.remove(self.paths.runroot, network.name)
+            elif network.dns:
+                self._update_dns(network)
+
+    def _update_dns(self, network: Network) -> None:
+        entries = []
+        for row in self.db.execute(
+            "SELECT * FROM endpoints WHERE network = ? AND result IS NOT NULL ORDER BY container",
+            (network.id,),
+        ):
+            endpoint = Endpoint(network, row["interface"], jsonio.loads(row["result"]))
+            names = jsonio.loads(row["runtime_config"]).get("names") or []
+            entries.append((row["container"], endpoint.ip, names))
+        if entries:
+            dns.update(self.paths.runroot, network.name, network.gateway, entries)
+        else:
+            dns.remove(self.paths.runroot, network.name)
+
+    def _count(self, network_id: str) -> int:
+        [(count,)] = self.db.execute(
+            "SELECT COUNT(*) FROM endpoints WHERE network = ?", (network_id,)
+        ).fetchall()
+        return int(count)
+
+    def _config(self, network: Network, ports: bool, mac: bool) -> dict[str, Any]:
+        """The CNI configuration list of a container's endpoint on ``network``."""
+        address_range: dict[str, Any] = {"subnet": network.subnet, "gateway": network.gateway}
+        if network.ip_range:
+            import ipaddress
+
+            hosts = ipaddress.IPv4Network(network.ip_range)
+            address_range["rangeStart"] = str(hosts[1] if hosts.num_addresses > 2 else hosts[0])
+            address_range["rangeEnd"] = str(hosts[-2] if hosts.num_addresses > 2 else hosts[-1])
+        ipam: dict[str, Any] = {
+            "type": "host-local",
+            "ranges": [[address_range]],
+            "dataDir": os.path.join(self.paths.root, "network", "ipam"),
+        }
+        if not network.internal:
+            ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+        plugins: list[dict[str, Any]] = [
+            {
+                "type": "bridge",
+                "bridge": network.bridge,
+                "isGateway": True,
+                "ipMasq": not network.internal,
+                "hairpinMode": True,
+                "capabilities": {"ips": True},
+                "ipam": ipam,
+            }
+        ]
+        if ports:
+            plugins.append(
+                {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True}
+            )
+        plugins.append({"type": "firewall", "backend": "iptables"})
+        if mac:
+            plugins.append({"type": "tuning", "capabilities": {"mac": True}})
+        return cni.conflist(network.name, plugins)
+
+    @contextmanager
+    def _network_lock(self, network_id: str) -> Iterator[None]:
+        import fcntl
+
+        directory = os.path.join(self.paths.runroot, "network-locks")
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(
+            os.path.join(directory, network_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _delete_link(name: str) -> None:
+    """The bridge the plugin made (it never removes one)."""
+    import subprocess
+
+    subprocess.run(["ip", "link", "delete", name, "type", "bridge"], capture_output=True)
