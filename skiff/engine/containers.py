@@ -8,13 +8,13 @@ parallel; the database serialises the rows themselves.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from contextlib import contextmanager
 
 from skiff import db, jsonio
 from skiff.errors import Conflict, InvalidArgument, NotFound
+from skiff.locks import exclusive
 from skiff.paths import Paths
 
 TYPE_CHECKING = False
@@ -195,21 +195,15 @@ class ContainerStore:
     @contextmanager
     def lock(self, container_id: str) -> Iterator[None]:
         """Exclusive while a command changes this container."""
-        directory = os.path.join(self.paths.runroot, "locks")
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(
-            os.path.join(directory, container_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            # Opening the lock recreated its file if another command removed the
-            # container meanwhile: the last holder of a gone container's lock removes it.
-            row = self.db.execute("SELECT 1 FROM containers WHERE id = ?", (container_id,))
-            if row.fetchone() is None:
-                self.drop_lock(container_id)
-            os.close(fd)
+        with exclusive(os.path.join(self.paths.runroot, "locks", container_id)):
+            try:
+                yield
+            finally:
+                # Opening the lock recreated its file if another command removed the
+                # container meanwhile: the last holder of a gone container's lock removes it.
+                row = self.db.execute("SELECT 1 FROM containers WHERE id = ?", (container_id,))
+                if row.fetchone() is None:
+                    self.drop_lock(container_id)
 
     def drop_lock(self, container_id: str) -> None:
         try:

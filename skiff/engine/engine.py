@@ -153,7 +153,7 @@ class Engine:
             container.state = self.containers.set_state(
                 container_id, Path=command[0], Args=command[1:]
             )
-            networking.connect_at_create(self.networks, container, options)
+            networking.connect_at_create(self, container, options)
             files.make()
             created = self.volumes.attach(container_id, mounts)
             if volumes.wants_copy(mounts):

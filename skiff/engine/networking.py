@@ -30,12 +30,14 @@ def connected_mode(network: str) -> bool:
     return network not in OWN_MODES and not network.startswith("container:")
 
 
-def connect_at_create(store: NetworkStore, container: Container, options: ContainerOptions) -> None:
+def connect_at_create(engine: Engine, container: Container, options: ContainerOptions) -> None:
     """Record the container's connection to the network ``--network`` names, with
-    Docker's checks of what only user-defined networks allow."""
+    Docker's checks of what only user-defined networks allow (nothing to do, and no
+    network store to open, for ``none``, ``host`` and ``container:X``)."""
     mode = options.network or "bridge"
     if not connected_mode(mode):
         return
+    store = engine.networks
     network = store.get(mode)
     if network.driver != "bridge":
         return
@@ -215,22 +217,22 @@ def _choose_port(binding: PortBinding, taken: set[tuple[str, int]], container: C
             if (binding.protocol, port) not in taken:
                 return port
         raise EngineError("no free host port")
-    for port in range(binding.host_port, (binding.host_port_end or binding.host_port) + 1):
+    failed = f"driver failed programming external connectivity on endpoint {container.name} "
+    failed += f"({container.id})"
+    last = max(binding.host_port, binding.host_port_end)
+    for port in range(binding.host_port, last + 1):
         if (binding.protocol, port) in taken:
             continue
         problem = _bind_problem(binding, port)
         if problem is None:
             return port
-        if binding.host_port_end == binding.host_port or not binding.host_port_end:
+        if last == binding.host_port:  # one port, held by a host process
             raise EngineError(
-                f"driver failed programming external connectivity on endpoint {container.name} "
-                f"({container.id}): Error starting userland proxy: listen "
+                f"{failed}: Error starting userland proxy: listen "
                 f"{binding.protocol}4 {address}:{port}: bind: {problem}"
             )
-    port = binding.host_port
     raise Conflict(
-        f"driver failed programming external connectivity on endpoint {container.name} "
-        f"({container.id}): Bind for {address}:{port} failed: port is already allocated"
+        f"{failed}: Bind for {address}:{binding.host_port} failed: port is already allocated"
     )
 
 
@@ -342,11 +344,7 @@ def connect(
             except BaseException:
                 engine.networks.disconnect(container.id, network.id)
                 raise
-            _record_live_settings(engine, container)
-        else:
-            engine.containers.set_state(
-                container.id, **stopped_settings(engine.networks, container.id)
-            )
+        _record_settings(engine, container)
     _network_event(engine, network, "connect", container.id)
 
 
@@ -378,22 +376,19 @@ def disconnect(engine: Engine, container_ref: str, network_ref: str) -> None:
         if container.state.get("Running"):
             engine.endpoints.disconnect(container.id, network.id)
         engine.networks.disconnect(container.id, network.id)
-        if container.state.get("Running"):
-            _record_live_settings(engine, container)
-        else:
-            engine.containers.set_state(
-                container.id, **stopped_settings(engine.networks, container.id)
-            )
+        _record_settings(engine, container)
     _network_event(engine, network, "disconnect", container.id)
 
 
-def _record_live_settings(engine: Engine, container: Container) -> None:
+def _record_settings(engine: Engine, container: Container) -> None:
+    """The state's network settings after a connection changed: the live endpoints of a
+    running container, the connections of a stopped one."""
+    if not container.state.get("Running"):
+        engine.containers.set_state(container.id, **stopped_settings(engine.networks, container.id))
+        return
     live = engine.endpoints.endpoints(container.id)
     sandbox = container.state.get("SandboxKey") or ""
-    ports = container.state.get("Ports") or {}
-    engine.containers.set_state(
-        container.id, Ports=ports, **settings(engine.networks, container, live, sandbox)
-    )
+    engine.containers.set_state(container.id, **settings(engine.networks, container, live, sandbox))
 
 
 def _network_event(engine: Engine, network: Network, action: str, container_id: str = "") -> None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import contextmanager
 
 from skiff.errors import EngineError
+from skiff.locks import exclusive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
 
 AARDVARK = "/usr/lib/podman/aardvark-dns"
 PORT = 53
@@ -61,19 +61,9 @@ def remove(runroot: str, network: str) -> None:
         _signal(directory)
 
 
-@contextmanager
-def _locked(runroot: str) -> Iterator[None]:
+def _locked(runroot: str) -> AbstractContextManager[None]:
     """One command at a time starts or signals the server."""
-    import fcntl
-
-    fd = os.open(
-        os.path.join(runroot, "aardvark.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-    )
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return exclusive(os.path.join(runroot, "aardvark.lock"))
 
 
 def _pid(directory: str) -> int | None:

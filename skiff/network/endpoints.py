@@ -21,15 +21,16 @@ leaves it), ``tuning`` when a MAC address is asked for.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 
 from skiff import db, jsonio
+from skiff.locks import exclusive
 from skiff.network import cni, dns, firewall, netns
 from skiff.network.networks import Network, NetworkStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
+    from contextlib import AbstractContextManager
     from typing import Any
 
     from skiff.network.networks import Connection
@@ -131,11 +132,6 @@ class Endpoints:
                 network = self.store.get(row["network"])
                 found.append(Endpoint(network, row["interface"], jsonio.loads(row["result"])))
         return found
-
-    def orphans(self, live: set[str]) -> list[str]:
-        """Containers with endpoints that are not in ``live`` (a crashed command's)."""
-        rows = self.db.execute("SELECT DISTINCT container FROM endpoints").fetchall()
-        return [row["container"] for row in rows if row["container"] not in live]
 
     def _rows(self, container_id: str) -> list[Any]:
         return self.db.execute(
@@ -277,20 +273,8 @@ class Endpoints:
             plugins.append({"type": "tuning", "capabilities": {"mac": True}})
         return cni.conflist(network.name, plugins)
 
-    @contextmanager
-    def _network_lock(self, network_id: str) -> Iterator[None]:
-        import fcntl
-
-        directory = os.path.join(self.paths.runroot, "network-locks")
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(
-            os.path.join(directory, network_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _network_lock(self, network_id: str) -> AbstractContextManager[None]:
+        return exclusive(os.path.join(self.paths.runroot, "network-locks", network_id))
 
 
 def _delete_link(name: str) -> None:

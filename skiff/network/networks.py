@@ -193,9 +193,7 @@ class NetworkStore:
         if network.predefined:
             raise Conflict(f"{network.name} is a pre-defined network and cannot be removed")
         with db.transaction(self.db):
-            if self.db.execute(
-                "SELECT 1 FROM container_networks WHERE network = ?", (network.id,)
-            ).fetchone():
+            if self.in_use(network.id):
                 raise Conflict(
                     f"error while removing network: network {network.name} id {network.id} "
                     "has active endpoints"
@@ -352,18 +350,16 @@ def _free_subnet(taken: list[str]) -> str:
 
 def host_routes() -> list[str]:
     """The destinations of the host's IPv4 routes, but the default route."""
+    import ipaddress
     import socket
     import struct
 
     routes = []
     with open("/proc/net/route") as f:
         for line in f.readlines()[1:]:
-            fields = line.split()
             destination, mask = (
-                socket.inet_ntoa(struct.pack("<I", int(value, 16))) for value in fields[1:8:6]
+                socket.inet_ntoa(struct.pack("<I", int(value, 16))) for value in line.split()[1:8:6]
             )
             if mask != "0.0.0.0":
-                routes.append(f"{destination}/{mask}")
-    import ipaddress
-
-    return [str(ipaddress.IPv4Network(route, strict=False)) for route in routes]
+                routes.append(str(ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)))
+    return routes

@@ -92,8 +92,11 @@ def test_default_bridge_has_addresses_but_no_names(skiff: Skiff, busybox: str):
     assert ip.startswith("10.66.")
     got = skiff.ok("run", "--rm", "busybox", *wget(f"http://{ip}/hostname"))
     assert got == short_id(skiff, "web") + "\n"
-    found = skiff("run", "--rm", "busybox", "grep", "-c", "web", "/etc/hosts")
-    assert found.out.strip() == "0"  # no name resolution on the default bridge, as Docker
+    # no name resolution on the default bridge, as in Docker: the host's resolvers, no
+    # DNS server's file for the network
+    resolv = skiff.ok("run", "--rm", "busybox", "cat", "/etc/resolv.conf")
+    assert "nameserver 10.66.0.1" not in resolv
+    assert not (skiff.runroot / "aardvark" / "bridge").exists()
     lo = skiff.ok("run", "--rm", "busybox", "ip", "addr", "show", "lo")
     assert "inet 127.0.0.1/8" in lo and "UP" in lo
 
@@ -114,6 +117,15 @@ def test_published_tcp_port_answers_on_loopback_and_the_host_address(skiff: Skif
     assert taken.code == 125
     assert "Bind for 0.0.0.0:18080 failed: port is already allocated" in taken.err
     assert inspect(skiff, "second")["NetworkSettings"]["IPAddress"] == ""
+    # a port a host process holds: Docker's words, nothing configured
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        busy = skiff("run", "-d", "--name", "third", "-p", f"{port}:80", "busybox", *HTTPD)
+    assert busy.code == 125
+    assert f"listen tcp4 0.0.0.0:{port}: bind: address already in use" in busy.err
+    assert inspect(skiff, "third")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
     skiff.ok("rm", "-f", "web")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", 18080), timeout=5)
