@@ -53,10 +53,14 @@ demo: setup
 	skiff images
 	skiff run --rm busybox echo "hello from a skiff container"
 	@skiff rm -f demo-web >/dev/null 2>&1 || true
-	skiff run -d --name demo-web --network host busybox \
-		sh -c 'echo "served by busybox httpd in a skiff container" > /tmp/index.html && exec httpd -f -p 127.0.0.1:$(DEMO_PORT) -h /tmp'
-	@sleep 0.5; /bin/busybox wget -qO- http://127.0.0.1:$(DEMO_PORT)/
-	@echo "demo-web keeps running (host network, port $(DEMO_PORT)); remove it with: skiff rm -f demo-web"
+	@skiff network rm demo-net >/dev/null 2>&1 || true
+	skiff network create demo-net
+	skiff run -d --name demo-web --network demo-net -p 127.0.0.1:$(DEMO_PORT):80 busybox \
+		sh -c 'echo "served by busybox httpd in a skiff container" > /tmp/index.html && exec httpd -f -p 80 -h /tmp'
+	skiff run --rm --network demo-net busybox wget -q -O - http://demo-web/
+	@sleep 0.2; /bin/busybox wget -q -O - http://127.0.0.1:$(DEMO_PORT)/
+	@echo "demo-web keeps running (network demo-net, port $(DEMO_PORT) on 127.0.0.1);" \
+		"remove both with: skiff rm -f demo-web && skiff network rm demo-net"
 
 lint: install
 	$(BIN)/ruff check skiff tests bench

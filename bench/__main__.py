@@ -23,6 +23,7 @@ from bench import (
     exec_latency,
     image_archive,
     logs_since,
+    network_run,
     runtime_run,
     soak,
 )
@@ -49,6 +50,7 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
         "docker",
         3,
     ),
+    network_run.NAME: (network_run.run, network_run.DESCRIPTION, "docker", 20),
     exec_latency.NAME: (exec_latency.run, exec_latency.DESCRIPTION, "docker", 30),
     # runs: `ps` runs with the 200 containers running
     density.MEMORY: (density.run, density.DESCRIPTIONS[density.MEMORY], "docker", 10),

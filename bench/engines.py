@@ -145,9 +145,10 @@ def _docker(dockerd: Dockerd, work: Path, tar: Path) -> Engine:
         "docker", prefix, dict(os.environ), str(dockerd.base), "", str(work / "docker-stderr")
     )
     engine.check("import", str(tar), "busybox:latest")
-    engine.description = (
-        f"docker {dockerd.version()} (own dockerd, --iptables=false --bridge=none, runc)"
+    network = (
+        "its bridge and iptables rules" if dockerd.bridge else "--iptables=false --bridge=none"
     )
+    engine.description = f"docker {dockerd.version()} (own dockerd, {network}, runc)"
     return engine
 
 
@@ -175,8 +176,10 @@ def _podman(stack: ExitStack, work: Path, tar: Path) -> Engine:
 
 
 @contextmanager
-def engines(names: tuple[str, ...] = ALL) -> Iterator[list[Engine]]:
-    """The engines named, ready, with busybox:latest; everything gone afterwards."""
+def engines(names: tuple[str, ...] = ALL, bridge: bool = False) -> Iterator[list[Engine]]:
+    """The engines named, ready, with busybox:latest; everything gone afterwards. With
+    ``bridge``, dockerd has its default bridge and iptables rules (skiff and podman always
+    have theirs)."""
     work = Path(tempfile.mkdtemp(prefix="skiff-bench-engines-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
@@ -187,7 +190,7 @@ def engines(names: tuple[str, ...] = ALL) -> Iterator[list[Engine]]:
                 engine = _skiff(work, tar)
                 stack.callback(_remove_skiff_store, engine)
             elif name == "docker":
-                dockerd = Dockerd()
+                dockerd = Dockerd(bridge)
                 stack.callback(dockerd.stop)
                 engine = _docker(dockerd, work, tar)
                 stack.callback(_remove_docker_containers, engine)

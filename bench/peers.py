@@ -14,7 +14,18 @@ from pathlib import Path
 class Dockerd:
     """Debian's dockerd on its own socket, data root and exec root."""
 
-    def __init__(self, iptables: bool = False) -> None:
+    def __init__(self, bridge: bool = False) -> None:
+        """With ``bridge``, dockerd makes its default bridge (docker0) and iptables rules,
+        and its FORWARD policy DROP: the host's iptables as they were before, and docker0
+        if it did not exist, come back in ``stop``."""
+        self.bridge = bridge
+        self.saved_iptables = b""
+        self.made_docker0 = False
+        if bridge:
+            self.saved_iptables = subprocess.run(
+                ["iptables-save"], check=True, capture_output=True
+            ).stdout
+            self.made_docker0 = not os.path.exists("/sys/class/net/docker0")
         self.base = Path(tempfile.mkdtemp(prefix="skiff-bench-dockerd-"))
         self.socket = self.base / "docker.sock"
         self.log = open(self.base / "dockerd.log", "w")  # noqa: SIM115 (closed in stop)
@@ -25,12 +36,14 @@ class Dockerd:
             "--exec-root", str(self.base / "exec"),
             "--pidfile", str(self.base / "docker.pid"),
         ]  # fmt: skip
-        if not iptables:
+        if not bridge:
             args += ["--iptables=false", "--bridge=none"]
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while self.docker("version", check=False).returncode:
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                self._restore_network()
                 raise RuntimeError(
                     f"dockerd did not start: {(self.base / 'dockerd.log').read_text()}"
                 )
@@ -55,6 +68,13 @@ class Dockerd:
         self.log.close()
         subprocess.run(["umount", "-R", str(self.base / "data")], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
+        self._restore_network()
+
+    def _restore_network(self) -> None:
+        if self.bridge:
+            subprocess.run(["iptables-restore"], input=self.saved_iptables, check=True)
+            if self.made_docker0:
+                subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True)
 
 
 class Podman:

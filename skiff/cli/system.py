@@ -554,6 +554,7 @@ def system_prune_warning(all: bool, volumes: bool, filters: dict[str, list[str]]
 def _system_prune(inv: Invocation, opts: Options) -> int:
     from skiff.cli.images import containers_using, prune
     from skiff.engine import system
+    from skiff.engine.networking import prune_networks
     from skiff.units import human_size
 
     filters = parse_filters(opts.filter)
@@ -564,6 +565,7 @@ def _system_prune(inv: Invocation, opts: Options) -> int:
     engine = _engine(inv)
     removed, freed = system.prune_containers(engine, filters)
     _print(_deleted("Deleted Containers", removed))
+    _print(_deleted("Deleted Networks", prune_networks(engine, filters)))
     if opts.volumes:
         volumes, volume_bytes = engine.volumes.prune(filters)
         _print(_deleted("Deleted Volumes", volumes))

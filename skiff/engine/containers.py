@@ -157,6 +157,13 @@ class ContainerStore:
         rows = self.db.execute("SELECT * FROM containers ORDER BY created DESC")
         return [Container(row) for row in rows]
 
+    def network_joiners(self) -> list[Container]:
+        """Containers created with ``--network container:X`` (any X)."""
+        rows = self.db.execute(
+            "SELECT * FROM containers WHERE json_extract(options, '$.network') LIKE 'container:%'"
+        )
+        return [Container(row) for row in rows]
+
     def set_state(self, container_id: str, **changes: Any) -> dict[str, Any]:
         with db.transaction(self.db):
             row = self.db.execute(

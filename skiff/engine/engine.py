@@ -298,10 +298,24 @@ class Engine:
         if not networking.connected_mode(container.options.get("network") or "bridge"):
             return {}
         try:
-            self.endpoints.leave(container.id)
+            self.endpoints.leave(container.id, shared=self._network_shared(container))
         except SkiffError as e:
             print(f"skiff: container {container.id[:12]}: {e}", file=sys.stderr)
         return networking.stopped_settings(self.networks, container.id)
+
+    def _network_shared(self, container: Container) -> bool:
+        """Whether a running container joined this one's network namespace
+        (``--network container:X``), which then outlives this container's process."""
+        for other in self.containers.network_joiners():
+            if not other.state.get("Running"):
+                continue
+            try:
+                joined = self.containers.get(other.options["network"].removeprefix("container:"))
+            except NotFound:
+                continue
+            if joined.id == container.id:
+                return True
+        return False
 
     def _namespace_paths(self, options: ContainerOptions) -> dict[str, str]:
         """``--network/--ipc/--pid container:X``: the namespaces of running container X."""
@@ -565,6 +579,12 @@ class Engine:
         if name == container.name:
             raise InvalidArgument("Renaming a container with the same name as its current name")
         self.containers.rename(container.id, name)
+        from skiff.engine import networking
+        from skiff.engine.options import ContainerOptions
+
+        network = ContainerOptions.from_dict(container.options).network or "bridge"
+        if networking.connected_mode(network):
+            networking.rename(self, container, name)
         attributes = events.container_attributes(
             container,
             self.image_labels(container.image_id),

@@ -380,6 +380,13 @@ def disconnect(engine: Engine, container_ref: str, network_ref: str) -> None:
     _network_event(engine, network, "disconnect", container.id)
 
 
+def rename(engine: Engine, container: Container, name: str) -> None:
+    """After ``rename``: the new name resolves on the container's networks (the old one
+    no longer does) and its settings' DNSNames say so."""
+    engine.endpoints.rename(container.id, container.name, name)
+    _record_settings(engine, engine.containers.get(container.id))
+
+
 def _record_settings(engine: Engine, container: Container) -> None:
     """The state's network settings after a connection changed: the live endpoints of a
     running container, the connections of a stopped one."""
@@ -408,29 +415,29 @@ def create_network(engine: Engine, **settings: Any) -> Network:
 
 def remove_network(engine: Engine, ref: str) -> Network:
     network = engine.networks.remove(ref)
+    engine.endpoints.release_network(network)
     _network_event(engine, network, "destroy")
     return network
 
 
 def prune_networks(engine: Engine, filters: dict[str, list[str]]) -> list[str]:
-    """``network prune``: user-defined networks no container is connected to (``label``
-    and ``until`` filters as Docker's)."""
+    """``network prune``: user-defined networks no container is connected to, with
+    Docker's ``until``, ``label`` and ``label!`` filters (as ``container prune``'s)."""
+    from skiff.engine.system import CONTAINER_PRUNE_FILTERS, prune_until
+    from skiff.images.inspect import check_filters, match_labels
+
+    check_filters(filters, CONTAINER_PRUNE_FILTERS)
+    until = prune_until(filters.get("until") or [])
     removed = []
     for network in engine.networks.all():
         if network.predefined or engine.networks.in_use(network.id):
             continue
-        if not _labels_match(network.labels, filters):
+        if until is not None and network.created > until:
+            continue
+        if not match_labels(filters, "label", network.labels):
+            continue
+        if filters.get("label!") and match_labels(filters, "label!", network.labels):
             continue
         remove_network(engine, network.id)
         removed.append(network.name)
     return removed
-
-
-def _labels_match(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    def has(expression: str) -> bool:
-        key, sep, value = expression.partition("=")
-        return key in labels and (not sep or labels[key] == value)
-
-    return all(has(e) for e in filters.get("label", [])) and not any(
-        has(e) for e in filters.get("label!", [])
-    )

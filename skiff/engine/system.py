@@ -39,7 +39,7 @@ CGROUP_DRIVER = "cgroupfs"
 INIT_BINARY = "docker-init"  # tini, run by --init (skiff.engine.spec.find_init_binary)
 PLUGINS = {
     "Volume": ["local"],
-    "Network": ["host", "null"],  # with skiff.network: its drivers (bridge...)
+    "Network": ["bridge", "host", "null"],
     "Authorization": None,
     "Log": [LOGGING_DRIVER],
 }
@@ -584,7 +584,7 @@ def prune_containers(
 
     filters = filters or {}
     check_filters(filters, CONTAINER_PRUNE_FILTERS)
-    until = _until(filters.get("until") or [])
+    until = prune_until(filters.get("until") or [])
     facts = Facts(engine.containers)
     removed: list[str] = []
     freed = 0
@@ -608,8 +608,8 @@ def prune_containers(
     return removed, freed
 
 
-def _until(values: list[str]) -> float | None:
-    """The ``until`` filter (at most one) as unix time, with dockerd's messages."""
+def prune_until(values: list[str]) -> float | None:
+    """A prune's ``until`` filter (at most one) as unix time, with dockerd's messages."""
     from skiff.engine.timestamps import TimeValueError, parse_time
 
     if len(values) > 1:

@@ -1,4 +1,4 @@
-"""Host and domain names, personality, and the session keyring."""
+"""Host and domain names, personality, the session keyring, and the loopback link."""
 
 import ctypes
 
@@ -31,3 +31,26 @@ def personality(persona: int) -> None:
 def join_session_keyring(name: str | None) -> None:
     """Join a new anonymous (or named) session keyring, so containers do not share keys."""
     syscall("keyctl", KEYCTL_JOIN_SESSION_KEYRING, name.encode() if name else None)
+
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Set ``lo`` up in this network namespace (a new one has it down), as runc does and
+    as Docker's ``--network none`` shows it."""
+    import _socket
+    import fcntl
+    import struct
+
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    except OSError as e:
+        raise OSError(e.errno, f"set loopback up: {e.strerror}") from None
+    finally:
+        sock.close()

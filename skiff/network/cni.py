@@ -3,7 +3,8 @@ runs plugin by plugin, each getting the previous one's result; DEL runs the list
 with the result ADD returned, so it can undo what ADD did even after a crash (the caller
 keeps the configuration and the result: skiff.network.endpoints).
 
-The plugins are Debian's containernetworking-plugins (/usr/lib/cni) or any in /opt/cni/bin.
+The plugins are Debian's containernetworking-plugins (/usr/lib/cni) or any in /opt/cni/bin;
+skiff.toml's ``[network] cni_plugin_dirs`` replaces that list (podman's key of the same name).
 """
 
 from __future__ import annotations
@@ -25,14 +26,20 @@ class PluginError(EngineError):
     """A plugin failed: its message (the CNI error's msg and details)."""
 
 
-def find_plugin(name: str) -> str:
-    for directory in PLUGIN_DIRS:
+def plugin_dirs() -> list[str]:
+    from skiff.config import load_config
+
+    dirs = load_config().get("network", {}).get("cni_plugin_dirs", PLUGIN_DIRS)
+    return [str(d) for d in dirs]
+
+
+def find_plugin(name: str, dirs: list[str]) -> str:
+    for directory in dirs:
         path = os.path.join(directory, name)
         if os.access(path, os.X_OK):
             return path
     raise EngineError(
-        f"CNI plugin {name} not found in {' or '.join(PLUGIN_DIRS)} "
-        "(Debian's containernetworking-plugins)"
+        f"CNI plugin {name} not found in {' or '.join(dirs)} (Debian's containernetworking-plugins)"
     )
 
 
@@ -48,9 +55,12 @@ def add(
     runtime_config: dict[str, Any],
 ) -> dict[str, Any]:
     """ADD the container's interface: each plugin in order; the last result."""
+    dirs = plugin_dirs()
     result: dict[str, Any] | None = None
     for plugin in config["plugins"]:
-        result = _run("ADD", config, plugin, container_id, netns, ifname, runtime_config, result)
+        result = _run(
+            "ADD", dirs, config, plugin, container_id, netns, ifname, runtime_config, result
+        )
     return result or {}
 
 
@@ -64,10 +74,11 @@ def delete(
 ) -> None:
     """DEL: each plugin in reverse order, with ADD's result (None if ADD never finished:
     the plugins then release what they find). Every plugin runs; the first error is raised."""
+    dirs = plugin_dirs()
     failure: PluginError | None = None
     for plugin in reversed(config["plugins"]):
         try:
-            _run("DEL", config, plugin, container_id, netns, ifname, runtime_config, result)
+            _run("DEL", dirs, config, plugin, container_id, netns, ifname, runtime_config, result)
         except PluginError as e:
             failure = failure or e
     if failure is not None:
@@ -76,6 +87,7 @@ def delete(
 
 def _run(
     command: str,
+    dirs: list[str],
     config: dict[str, Any],
     plugin: dict[str, Any],
     container_id: str,
@@ -97,11 +109,11 @@ def _run(
         "CNI_CONTAINERID": container_id,
         "CNI_NETNS": netns if os.path.exists(netns) else "",
         "CNI_IFNAME": ifname,
-        "CNI_PATH": os.pathsep.join(PLUGIN_DIRS),
+        "CNI_PATH": os.pathsep.join(dirs),
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
     }
     ran = subprocess.run(
-        [find_plugin(plugin["type"])],
+        [find_plugin(plugin["type"], dirs)],
         input=jsonio.dumps(stdin).encode(),
         capture_output=True,
         env=env,

@@ -1,21 +1,27 @@
 """A running container's endpoints: its interface on each network it is connected to.
 
 ``join`` pins a network namespace for the container and runs CNI ADD once per network
-(eth0, eth1... in the order it joined them); ``leave`` runs DEL for each and frees the
-namespace. Each endpoint is a row of the ``endpoints`` table written before ADD runs and
+(eth0, eth1... in the order it joined them); ``leave`` frees the namespace and runs DEL
+for each. Each endpoint is a row of the ``endpoints`` table written before ADD runs and
 deleted after DEL succeeded, with the configuration ADD ran and its result: whatever
 happens to the command in between (a crash, ``kill -9``), the next ``leave`` or ``system
 prune`` can undo it exactly.
 
-What a network needs on the host beyond what the plugins do (skiff.network.firewall's
-isolation rules, aardvark-dns's file) exists while the network has endpoints: the first
-endpoint adds it, the last one removes it together with the bridge, under a lock per
-network so that a container joining never races one leaving.
+``leave`` unpins the namespace before DEL when no other container shares it: the kernel
+then removes the container's veth pair with the namespace, in the background, and DEL
+only releases the address and the port mappings. Deleting the veth from the host instead
+waits for an RCU grace period (about 30 ms here, on every ``run --rm``).
+
+What a network needs on the host beyond its containers' interfaces (the bridge the
+plugin makes, skiff.network.firewall's rules) is made by its first endpoint after boot
+and stays until ``network rm`` (the default bridge keeps it, as Docker keeps docker0):
+making and deleting a bridge costs another 30 ms. aardvark-dns's file for the network
+exists while it has endpoints. A lock per network keeps a container joining from racing
+one leaving.
 
 The plugin chain of a network: ``bridge`` (with ``host-local`` addresses; a gateway and a
-default route, masquerading, unless ``--internal``), ``portmap`` when ports are published,
-``firewall`` (accepts the container's traffic when the FORWARD policy is DROP, as Docker
-leaves it), ``tuning`` when a MAC address is asked for.
+default route unless ``--internal``), ``portmap`` when ports are published, ``tuning``
+when a MAC address is asked for.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import os
 
 from skiff import db, jsonio
+from skiff.errors import Conflict
 from skiff.locks import exclusive
 from skiff.network import cni, dns, firewall, netns
 from skiff.network.networks import Network, NetworkStore
@@ -82,7 +89,10 @@ class Endpoints:
     ) -> tuple[str, list[Endpoint]]:
         """Pin the container's network namespace and add its interface on each network it
         is connected to (published ports on the first); the namespace's path and the
-        endpoints. On failure nothing stays."""
+        endpoints. On failure nothing stays. Endpoints left by a start that was killed
+        (kill -9 of the command) are deleted first."""
+        if self._rows(container_id):
+            self.leave(container_id)
         path = netns.create(self.paths.runroot, container_id)
         joined = []
         try:
@@ -106,9 +116,12 @@ class Endpoints:
         path = netns.path(self.paths.runroot, container_id)
         return self._add(container_id, connection, interface, path, names, ())
 
-    def leave(self, container_id: str) -> None:
-        """Remove every endpoint of the container and its namespace; the first error is
-        raised after all were tried."""
+    def leave(self, container_id: str, shared: bool = False) -> None:
+        """Remove every endpoint of the container and its namespace (unpinned first unless
+        another container is still ``shared`` in it); the first error is raised after all
+        were tried."""
+        if not shared:
+            netns.remove(self.paths.runroot, container_id)
         failure: BaseException | None = None
         for row in reversed(self._rows(container_id)):
             try:
@@ -123,6 +136,21 @@ class Endpoints:
         for row in self._rows(container_id):
             if row["network"] == network_id:
                 self._delete(row)
+
+    def rename(self, container_id: str, old: str, new: str) -> None:
+        """A renamed container answers to its new name (short ID and aliases stay)."""
+        for row in self._rows(container_id):
+            runtime_config = jsonio.loads(row["runtime_config"])
+            names = runtime_config.get("names") or []
+            runtime_config["names"] = [new if name == old else name for name in names]
+            network = self.store.get(row["network"])
+            with self._network_lock(network.id):
+                self.db.execute(
+                    "UPDATE endpoints SET runtime_config = ? WHERE container = ? AND network = ?",
+                    (jsonio.dumps(runtime_config), container_id, network.id),
+                )
+                if network.dns and row["result"]:
+                    self._update_dns(network)
 
     def endpoints(self, container_id: str) -> list[Endpoint]:
         """The container's endpoints ADD finished, by interface."""
@@ -168,7 +196,12 @@ class Endpoints:
             runtime_config["mac"] = connection.mac
         dns_names = [*names, *connection.aliases]
         with self._network_lock(network.id):
-            first = self._count(network.id) == 0
+            marker = self._up_marker(network.id)
+            if not os.path.exists(marker):
+                firewall.set_up(network)
+                os.makedirs(os.path.dirname(marker), exist_ok=True)
+                with open(marker, "w"):
+                    pass
             with db.transaction(self.db):
                 self.db.execute(
                     "INSERT INTO endpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -177,9 +210,13 @@ class Endpoints:
                         jsonio.dumps({**runtime_config, "names": dns_names}), None,
                     ),
                 )  # fmt: skip
-            if first:
-                firewall.isolate(network.bridge, network.internal)
-        result = cni.add(config, container_id, path, interface, runtime_config)
+        try:
+            result = cni.add(config, container_id, path, interface, runtime_config)
+        except cni.PluginError as e:
+            if connection.ip and "is not available in range set" in str(e):  # host-local's
+                message = f"Address already in use: {connection.ip} in {network.name}"
+                raise Conflict(message) from None
+            raise
         self.db.execute(
             "UPDATE endpoints SET result = ? WHERE container = ? AND network = ?",
             (jsonio.dumps(result), container_id, network.id),
@@ -190,32 +227,40 @@ class Endpoints:
         return Endpoint(network, interface, result)
 
     def _delete(self, row: Any) -> None:
+        """DEL, then the row goes even if DEL failed (its error is raised after): the same
+        DEL would fail again, and a row nobody owns would keep its network in use."""
         network_id = row["network"]
         runtime_config = jsonio.loads(row["runtime_config"])
         runtime_config.pop("names", None)
-        cni.delete(
-            jsonio.loads(row["config"]),
-            row["container"],
-            row["netns"],
-            row["interface"],
-            runtime_config,
-            jsonio.loads(row["result"]) if row["result"] else None,
-        )
-        with self._network_lock(network_id):
-            self.db.execute(
-                "DELETE FROM endpoints WHERE container = ? AND network = ?",
-                (row["container"], network_id),
+        try:
+            cni.delete(
+                jsonio.loads(row["config"]),
+                row["container"],
+                row["netns"],
+                row["interface"],
+                runtime_config,
+                jsonio.loads(row["result"]) if row["result"] else None,
             )
+        finally:
+            with self._network_lock(network_id):
+                self.db.execute(
+                    "DELETE FROM endpoints WHERE container = ? AND network = ?",
+                    (row["container"], network_id),
+                )
+                network = self.store.by_id(network_id)
+                if network is not None and network.dns:
+                    self._update_dns(network)
+
+    def release_network(self, network: Network) -> None:
+        """After ``network rm``: its rules, its bridge and its DNS file go."""
+        with self._network_lock(network.id):
+            firewall.tear_down(network)
+            _delete_link(network.bridge)
+            dns.remove(self.paths.runroot, network.name)
             try:
-                network = self.store.get(network_id)
-            except Exception:
-                return
-            if self._count(network_id) == 0:
-                firewall.release(network.bridge, network.internal)
-                _delete_link(network.bridge)
-                dns.remove(self.paths.runroot, network.name)
-            elif network.dns:
-                self._update_dns(network)
+                os.unlink(self._up_marker(network.id))
+            except FileNotFoundError:
+                pass
 
     def _update_dns(self, network: Network) -> None:
         entries = []
@@ -230,12 +275,6 @@ class Endpoints:
             dns.update(self.paths.runroot, network.name, network.gateway, entries)
         else:
             dns.remove(self.paths.runroot, network.name)
-
-    def _count(self, network_id: str) -> int:
-        [(count,)] = self.db.execute(
-            "SELECT COUNT(*) FROM endpoints WHERE network = ?", (network_id,)
-        ).fetchall()
-        return int(count)
 
     def _config(self, network: Network, ports: bool, mac: bool) -> dict[str, Any]:
         """The CNI configuration list of a container's endpoint on ``network``."""
@@ -258,7 +297,6 @@ class Endpoints:
                 "type": "bridge",
                 "bridge": network.bridge,
                 "isGateway": True,
-                "ipMasq": not network.internal,
                 "hairpinMode": True,
                 "capabilities": {"ips": True},
                 "ipam": ipam,
@@ -268,10 +306,14 @@ class Endpoints:
             plugins.append(
                 {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True}
             )
-        plugins.append({"type": "firewall", "backend": "iptables"})
         if mac:
             plugins.append({"type": "tuning", "capabilities": {"mac": True}})
         return cni.conflist(network.name, plugins)
+
+    def _up_marker(self, network_id: str) -> str:
+        """Exists while the network's bridge and rules are set up (the run root is gone
+        after a reboot, and so are they)."""
+        return os.path.join(self.paths.runroot, "network-up", network_id)
 
     def _network_lock(self, network_id: str) -> AbstractContextManager[None]:
         return exclusive(os.path.join(self.paths.runroot, "network-locks", network_id))

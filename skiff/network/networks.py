@@ -65,6 +65,24 @@ class Network:
         return self.driver == "bridge" and self.name != DEFAULT_NETWORK
 
 
+def check_endpoint_address(network: Network, ip: str) -> None:
+    import ipaddress
+
+    try:
+        address = ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {ip}") from None
+    pool = ipaddress.IPv4Network(network.ip_range or network.subnet)
+    usable = address in pool and address not in (pool.network_address, pool.broadcast_address)
+    if not usable:
+        raise InvalidArgument(
+            f"invalid config for network {network.name}: invalid endpoint settings: "
+            f"no configured subnet or ip-range contain the IP address {ip}"
+        )
+    if ip == network.gateway:
+        raise InvalidArgument(f"Address already in use: {ip} is the gateway of {network.name}")
+
+
 def _settings_json(**settings: Any) -> str:
     return jsonio.dumps({k: v for k, v in settings.items() if v not in ("", None, {}, False)})
 
@@ -93,6 +111,10 @@ class NetworkStore:
             raise NotFound(f"network {ref} not found")
         by_name = [r for r in found if r["name"] == ref]
         return Network(by_name[0] if by_name else found[0])
+
+    def by_id(self, network_id: str) -> Network | None:
+        row = self.db.execute("SELECT * FROM networks WHERE id = ?", (network_id,)).fetchone()
+        return Network(row) if row is not None else None
 
     def all(self) -> list[Network]:
         self._ensure_predefined()
@@ -149,7 +171,7 @@ class NetworkStore:
         subnet, gateway, ip_range = _check_addresses(subnet, gateway, ip_range)
         options = dict(options or {})
         network_id = os.urandom(32).hex()
-        bridge = options.get(BRIDGE_NAME_OPTION) or "br-" + network_id[:12]
+        bridge = options.get(BRIDGE_NAME_OPTION) or "skiff-" + network_id[:9]
         if len(bridge) > 15:
             raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
         self._ensure_predefined()
@@ -233,6 +255,10 @@ class NetworkStore:
         ip: str = "",
         mac: str = "",
     ) -> None:
+        """Record a connection (made at the container's next start); an ``ip`` must be a
+        free address of the network's subnet or ip-range (Docker's messages)."""
+        if ip:
+            check_endpoint_address(network, ip)
         with db.transaction(self.db):
             if self.db.execute(
                 "SELECT 1 FROM container_networks WHERE container = ? AND network = ?",

@@ -226,6 +226,7 @@ def _spawn(
         in_user_ns=plan.has("user"),
         new_cgroup_ns="cgroup" in plan.new,
         has_uts_ns=plan.has("uts"),
+        new_net_ns="network" in plan.new,
         hook_state=hook_state,
         seccomp=seccomp,
     )

@@ -36,6 +36,7 @@ class InitConfig:
         in_user_ns: bool,
         new_cgroup_ns: bool,
         has_uts_ns: bool,
+        new_net_ns: bool,
         hook_state: dict[str, Any],
         seccomp: CompiledFilter | None,
     ) -> None:
@@ -52,6 +53,7 @@ class InitConfig:
         self.in_user_ns = in_user_ns
         self.new_cgroup_ns = new_cgroup_ns
         self.has_uts_ns = has_uts_ns
+        self.new_net_ns = new_net_ns
         self.hook_state = hook_state
         self.seccomp = seccomp  # built by create: libseccomp is out of reach after pivot_root
 
@@ -121,6 +123,8 @@ def _setup(config: InitConfig, channel: Channel) -> _Ready:
         from skiff.runtime.hooks import run_hooks
 
     os.umask(0)
+    if config.new_net_ns:
+        system.loopback_up()
     if not config.no_new_keyring:
         try:
             system.join_session_keyring(None)

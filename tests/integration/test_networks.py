@@ -6,12 +6,17 @@ test's containers; the leak fixture counts interfaces, iptables rules and DNS se
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.support.cli import Skiff
+from tests.support.engine import network_leftovers
 
 HTTPD = ["httpd", "-f", "-p", "80", "-h", "/etc"]  # serves /etc/hostname: the short ID
 
@@ -99,6 +104,10 @@ def test_default_bridge_has_addresses_but_no_names(skiff: Skiff, busybox: str):
     assert not (skiff.runroot / "aardvark" / "bridge").exists()
     lo = skiff.ok("run", "--rm", "busybox", "ip", "addr", "show", "lo")
     assert "inet 127.0.0.1/8" in lo and "UP" in lo
+    # --network none: only lo, and up (as runc and Docker leave it)
+    links = skiff.ok("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert len(links.splitlines()) == 1 and "lo: <LOOPBACK,UP,LOWER_UP>" in links
+    assert skiff.ok("run", "--rm", "--network", "none", "busybox", "ping", "-c", "1", "127.0.0.1")
 
 
 def test_published_tcp_port_answers_on_loopback_and_the_host_address(skiff: Skiff, busybox: str):
@@ -207,6 +216,21 @@ def test_connect_and_disconnect_a_running_container(skiff: Skiff, busybox: str):
     assert skiff(*fetch).code != 0
 
 
+def test_rename_changes_the_name_that_resolves(skiff: Skiff, busybox: str):
+    skiff.ok("network", "create", "app")
+    skiff.ok("run", "-d", "--name", "before", "--network", "app", "busybox", *HTTPD)
+    skiff.ok("rename", "before", "after")
+    web = short_id(skiff, "after")
+    fetch = ["run", "--rm", "--network", "app", "busybox"]
+    assert skiff.ok(*fetch, *wget("http://after/hostname")) == web + "\n"
+    assert skiff(*fetch, *wget("http://before/hostname")).code != 0  # a one-label name:
+    # aardvark-dns answers NXDOMAIN itself, nothing goes to the host's resolver
+    assert inspect(skiff, "after")["NetworkSettings"]["Networks"]["app"]["DNSNames"] == [
+        "after",
+        web,
+    ]
+
+
 def test_dns_add_host_and_hostname_flags(skiff: Skiff, busybox: str):
     out = skiff.ok("run", "--rm", "--dns", "10.9.9.9", "--dns-search", "example.test",
                    "--dns-option", "ndots:2", "--add-host", "db:10.1.2.3",
@@ -239,10 +263,27 @@ def test_bad_network_input(skiff: Skiff, busybox: str):
         (["network", "rm", "bridge"], "bridge is a pre-defined network and cannot be removed"),
         (["network", "rm", "nosuch"], "network nosuch not found"),
         (["run", "--rm", "--network", "nosuch", "busybox", "true"], "network nosuch not found"),
+        (["run", "--rm", "--network", "taken", "--ip", "10.124.0.300", "busybox", "true"],
+         "invalid IPv4 address: 10.124.0.300"),
+        (["run", "--rm", "--network", "taken", "--ip", "10.99.0.5", "busybox", "true"],
+         "invalid config for network taken: invalid endpoint settings: "
+         "no configured subnet or ip-range contain the IP address 10.99.0.5"),
+        (["run", "--rm", "--network", "taken", "--ip", "10.124.0.1", "busybox", "true"],
+         "Address already in use: 10.124.0.1 is the gateway of taken"),
+        (["run", "--rm", "--ip", "10.66.0.9", "busybox", "true"],
+         "user specified IP address is supported on user defined networks only"),
     ]  # fmt: skip
     for args, message in cases:
         result = skiff(*args)
         assert result.code != 0 and result.err.strip().endswith(message), (args, result)
+        assert result.err.count("\n") == 1, result  # one line
+    assert skiff.ok("ps", "-aq") == ""
+    skiff.ok("run", "-d", "--name", "holder", "--network", "taken", "--ip", "10.124.0.9",
+             "busybox", "sleep", "60")  # fmt: skip
+    twice = skiff("run", "--rm", "--network", "taken", "--ip", "10.124.0.9", "busybox", "true")
+    assert twice.code == 125 and twice.err == "Error: Address already in use: 10.124.0.9 in taken\n"
+    assert skiff.ok("ps", "-aq", "--no-trunc") == inspect(skiff, "holder")["Id"] + "\n"
+    skiff.ok("rm", "-f", "holder")
     assert [line.split()[1] for line in skiff.ok("network", "ls").splitlines()[1:]] == [
         "bridge", "host", "none", "taken"
     ]  # fmt: skip
@@ -252,3 +293,66 @@ def test_bad_network_input(skiff: Skiff, busybox: str):
     skiff.ok("rm", "-f", "user")
     assert skiff.ok("network", "rm", "taken") == "taken\n"
     assert skiff.ok("network", "prune", "-f") == ""
+
+
+def _kill_during_portmap(skiff: Skiff, tmp_path: Path) -> None:
+    """Start ``cut`` on network ``doomed`` with a published port and kill -9 the command
+    while the portmap plugin runs (a wrapper found first in skiff.toml's cni_plugin_dirs
+    hangs there once): veth, lease, endpoint row and namespace pin exist, the start did
+    not finish."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    marker = tmp_path / "portmap-reached"
+    wrapper = plugins / "portmap"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$CNI_COMMAND" = ADD ] && [ ! -e {marker} ]; then\n'
+        f"  touch {marker}; exec sleep 600\nfi\n"
+        "exec /usr/lib/cni/portmap\n"
+    )
+    wrapper.chmod(0o755)
+    config = tmp_path / "skiff.toml"
+    config.write_text(f'[network]\ncni_plugin_dirs = ["{plugins}", "/usr/lib/cni"]\n')
+    skiff.env["SKIFF_CONFIG"] = str(config)
+    skiff.ok("network", "create", "doomed")
+    command = skiff.popen(
+        "run", "-d", "--name", "cut", "--network", "doomed", "-p", "8080", "busybox",
+        "sleep", "600", start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert command.poll() is None and time.monotonic() < deadline, "portmap never ran"
+        time.sleep(0.01)
+    os.killpg(command.pid, signal.SIGKILL)
+    command.wait()
+    assert any("endpoint left behind" in p for p in network_leftovers(skiff))
+    assert any("IP lease left behind" in p for p in network_leftovers(skiff))
+
+
+def test_system_prune_undoes_a_start_killed_halfway(skiff: Skiff, busybox: str, tmp_path: Path):
+    _kill_during_portmap(skiff, tmp_path)
+    assert skiff.ok("ps", "-a", "--format", "{{.Names}} {{.State}}") == "cut created\n"
+    out = skiff.ok("system", "prune", "-f")
+    assert "Deleted Containers:\n" in out and "Deleted Networks:\ndoomed\n\n" in out
+    assert network_leftovers(skiff) == []
+    assert skiff.ok("network", "ls", "-q", "--filter", "name=doomed") == ""
+    # and the host's interfaces and rules: the leak fixture, after this test
+
+
+def test_start_after_a_killed_start_replaces_its_endpoints(
+    skiff: Skiff, busybox: str, tmp_path: Path
+):
+    _kill_during_portmap(skiff, tmp_path)
+    skiff.ok("start", "cut")
+    network = inspect(skiff, "cut")["NetworkSettings"]["Networks"]["doomed"]
+    port = int(skiff.ok("port", "cut", "8080").split(":")[-1])
+    assert port > 0 and network["IPAddress"]
+    inside = skiff.ok("exec", "cut", "ip", "-4", "-o", "addr", "show", "eth0")
+    assert network["IPAddress"] + "/" in inside
+    assert [p for p in network_leftovers(skiff) if "endpoint" in p] == [
+        f"endpoint left behind: ('{inspect(skiff, 'cut')['Id']}', '{network['NetworkID']}')"
+    ]
+    skiff.ok("rm", "-f", "cut")
+    skiff.ok("network", "rm", "doomed")
+    assert network_leftovers(skiff) == []

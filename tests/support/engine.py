@@ -28,12 +28,19 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 def remove_all_containers(cli: Skiff) -> list[str]:
-    """Force-remove the containers a test left, then report what outlived them."""
+    """Force-remove the containers a test left and its networks (their bridges and rules
+    stay until ``network rm``), then report what outlived them."""
+    from skiff.engine.networking import remove_network
+
     if not cli.root.exists():
         return []
     engine = Engine(cli.paths)
     for container in engine.containers.all():
         engine.remove(container.id, force=True)
+    if (cli.root / "skiff.db").exists():
+        for network in engine.networks.all():
+            if not network.predefined:
+                remove_network(engine, network.id)
     problems: list[str] = []
     deadline = time.monotonic() + 10
     while True:

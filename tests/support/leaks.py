@@ -38,21 +38,26 @@ def _cgroup_mountpoints() -> list[str]:
         ]
 
 
+# The default bridge stays once made, as Docker's docker0 does (skiff.network.firewall).
+DEFAULT_BRIDGE = "skiff0"
+
+
 def links() -> set[str]:
-    """Network interfaces of the host (veth ends, bridges), but the peer engines'."""
+    """Network interfaces of the host (veth ends, bridges), but skiff's default bridge and
+    the peer engines'."""
     return {
         n
         for n in os.listdir("/sys/class/net")
-        if not n.startswith(("docker", "br-", "cni-podman", "podman"))
+        if n != DEFAULT_BRIDGE and not n.startswith(("docker", "br-", "cni-podman", "podman"))
     }
 
 
 # Chains and rules the CNI plugins (and skiff's isolation) make once and keep, as Docker
 # keeps its DOCKER chains: structure, not a container's leftovers.
 PERSISTENT_RULES = (
-    '-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD',
-    '-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN',
-    "-A CNI-ADMIN -j SKIFF-ISOLATION-1",
+    "-A FORWARD -j SKIFF-FORWARD",
+    "-A SKIFF-FORWARD -j SKIFF-ISOLATION-1",
+    "-A POSTROUTING -j SKIFF-POSTROUTING",
     "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
     "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
     '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
@@ -63,15 +68,18 @@ PERSISTENT_RULES = (
 
 
 def iptables_rules() -> set[str]:
-    """The rules of the filter and nat tables, but the persistent structure above and the
-    peer engines' (DOCKER chains)."""
+    """The rules of the filter and nat tables, but the persistent structure above, the
+    default bridge's and the peer engines' (DOCKER chains)."""
     rules = set()
     for table in ("filter", "nat"):
         out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
         rules |= {
             f"{table}: {line}"
             for line in out.splitlines()
-            if line.startswith("-A ") and line not in PERSISTENT_RULES and "DOCKER" not in line
+            if line.startswith("-A ")
+            and line not in PERSISTENT_RULES
+            and "DOCKER" not in line
+            and DEFAULT_BRIDGE not in line
         }
     return rules
 
