@@ -356,3 +356,22 @@ def test_start_after_a_killed_start_replaces_its_endpoints(
     skiff.ok("rm", "-f", "cut")
     skiff.ok("network", "rm", "doomed")
     assert network_leftovers(skiff) == []
+
+
+def test_a_joined_namespace_loses_its_interface_with_its_owner(skiff: Skiff, busybox: str):
+    """--network container:X shares X's interface; when X goes, the interface goes at
+    once (DEL inside the namespace the joiner keeps alive), as in Docker."""
+    skiff.ok("run", "-d", "--name", "owner", "busybox", "sleep", "600")
+    skiff.ok("run", "-d", "--name", "joiner", "--network", "container:owner", "busybox",
+             "sleep", "600")  # fmt: skip
+    ip = inspect(skiff, "owner")["NetworkSettings"]["IPAddress"]
+    assert f"inet {ip}/" in skiff.ok("exec", "joiner", "ip", "-4", "addr", "show", "eth0")
+    before = set(os.listdir("/sys/class/net"))
+    skiff.ok("rm", "-f", "owner")
+    assert [line.split(":")[1].strip() for line in
+            skiff.ok("exec", "joiner", "ip", "-o", "link").splitlines()] == ["lo"]  # fmt: skip
+    assert not [n for n in before - set(os.listdir("/sys/class/net"))
+                if not n.startswith("veth")]  # fmt: skip
+    assert [n for n in before if n.startswith("veth")] and not [
+        n for n in os.listdir("/sys/class/net") if n.startswith("veth")
+    ]
