@@ -104,8 +104,10 @@ def test_images_table(skiff: Skiff, busybox: str, other_tar: Path):
     other = skiff.ok("import", str(other_tar), "other:2").strip()
     out = skiff.ok("images")
     lines = out.splitlines()
-    assert lines[0] == TABLE_HEADER
     table = rows(out)
+    # CREATED is as wide as its longest value ("Less than a second ago" or "2 seconds ago")
+    created = max(len(r[3]) for r in table)
+    assert lines[0] == TABLE_HEADER.replace("CREATED" + " " * 18, "CREATED".ljust(created + 3))
     # newest first; 12-character IDs; go-units sizes; Docker's "ago"
     assert [r[:3] for r in table[1:]] == [
         ["other", "2", other[7:19]],
