@@ -322,6 +322,7 @@ COMMAND_MODULES = (
     "transfer",
     "attach",
     "networks",
+    "registry",
 )
 
 
@@ -377,6 +378,7 @@ COMMAND_INDEX = {
     "image load": "images",
     "image ls": "images",
     "image prune": "images",
+    "image pull": "registry",
     "image remove": "images",
     "image rm": "images",
     "image save": "images",
@@ -387,6 +389,8 @@ COMMAND_INDEX = {
     "inspect": "images",
     "kill": "containers",
     "load": "images",
+    "login": "registry",
+    "logout": "registry",
     "logs": "observe",
     "network connect": "networks",
     "network create": "networks",
@@ -400,6 +404,7 @@ COMMAND_INDEX = {
     "pause": "containers",
     "port": "listing",
     "ps": "listing",
+    "pull": "registry",
     "rename": "containers",
     "restart": "containers",
     "rm": "containers",

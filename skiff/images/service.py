@@ -196,17 +196,25 @@ class ImageStore:
                     "INSERT OR IGNORE INTO image_layers VALUES (?, ?, ?)",
                     (image_id, position, chain),
                 )
-            for tag in tags:
-                self.db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?)", (tag, image_id))
-            for name in repo_digests:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO repo_digests VALUES (?, ?)", (name, image_id)
-                )
+            self._name(image_id, tags, repo_digests)
             for digest in manifest_digests:
                 self.db.execute(
                     "INSERT OR IGNORE INTO image_manifests VALUES (?, ?)", (image_id, digest)
                 )
         return image_id
+
+    def add_names(
+        self, image_id: str, tags: Sequence[str] = (), repo_digests: Sequence[str] = ()
+    ) -> None:
+        """Tags (moved here from any other image) and repository digests of an image."""
+        with db.transaction(self.db):
+            self._name(image_id, tags, repo_digests)
+
+    def _name(self, image_id: str, tags: Sequence[str], repo_digests: Sequence[str]) -> None:
+        for tag in tags:
+            self.db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?)", (tag, image_id))
+        for name in repo_digests:
+            self.db.execute("INSERT OR REPLACE INTO repo_digests VALUES (?, ?)", (name, image_id))
 
     def images(self) -> list[Image]:
         rows = self.db.execute("SELECT * FROM images ORDER BY added DESC")

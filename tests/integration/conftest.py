@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.cli import Skiff, tar_dir
 from tests.support.engine import remove_all_containers
+from tests.support.registry import REGISTRY_PASSWORD, REGISTRY_USER, Registry
 
 if os.geteuid() != 0:
     raise pytest.UsageError("tests/integration needs root: real namespaces, mounts and cgroups")
@@ -35,3 +36,19 @@ def skiff(tmp_path: Path) -> Iterator[Skiff]:
 def busybox(skiff: Skiff, rootfs_tar: Path) -> str:
     """busybox:latest, imported with a CMD; its image ID."""
     return skiff.ok("import", "-c", 'CMD ["sh"]', str(rootfs_tar), "busybox:latest").strip()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry of its own on 127.0.0.1 (docker-registry, plain HTTP, no auth)."""
+    with Registry(tmp_path / "registry") as running:
+        yield running
+        assert running.process.poll() is None, f"the registry died: {running.log()}"
+
+
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry that wants basic authentication (htpasswd): tester / s3cret."""
+    with Registry(tmp_path / "auth-registry", REGISTRY_USER, REGISTRY_PASSWORD) as running:
+        yield running
+        assert running.process.poll() is None, f"the registry died: {running.log()}"

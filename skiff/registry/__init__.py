@@ -1,0 +1,1 @@
+"""Registries: the OCI distribution protocol as Docker speaks it (pull, login, logout)."""
