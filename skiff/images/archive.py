@@ -350,9 +350,7 @@ def _layer_job(
 
         def unpack(target: str) -> None:
             nonlocal diff_size
-            diff_size = _unpack_checked(
-                archive.region(member), compression, diff_id, target, member
-            )
+            diff_size = unpack_checked(archive.region(member), compression, diff_id, target, member)
 
         size = store.unpack_layer(lease, chain, unpack)
         if diff_size < 0:  # compressed, and the layer was already unpacked: count it
@@ -362,7 +360,11 @@ def _layer_job(
     return job
 
 
-def _unpack_checked(region: Region, compression: str, diff_id: str, target: str, what: str) -> int:
+def unpack_checked(
+    region: Region | BinaryIO, compression: str, diff_id: str, target: str, what: str
+) -> int:
+    """Apply a layer (an archive's region or a stored blob) to ``target``, checking its
+    uncompressed digest; its uncompressed size."""
     from skiff.images.layer import apply_layer
 
     raw = cast("BinaryIO", region)

@@ -10,24 +10,20 @@ a failed pull leaves no blob and no layer behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
 
 from skiff.errors import InvalidArgument, NotFound
 from skiff.images import digest as digests
 from skiff.images import manifest as manifests
 from skiff.images import mediatypes as mt
-from skiff.images.compression import decompressed
-from skiff.images.region import Hashing
 from skiff.images.service import ImageStore, LayerRecord
 from skiff.registry.client import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, BinaryIO
+    from typing import Any
 
     from skiff.images.reference import Reference
 
@@ -248,17 +244,7 @@ def _download(client: Client, blob: str, size: int | None, store: ImageStore) ->
 
 
 def _unpack(store: ImageStore, blob: str, compression: str, diff_id: str, target: str) -> int:
-    from skiff.images.layer import apply_layer
+    from skiff.images.archive import unpack_checked
 
     with store.content.open(blob) as raw:
-        reader = Hashing(decompressed(raw, compression), hashlib.new(diff_id.partition(":")[0]))
-        try:
-            apply_layer(cast("BinaryIO", reader), target)
-            reader.drain()
-        except (EOFError, ValueError, OSError) as e:
-            raise InvalidArgument(f"layer {blob}: {e}") from None
-    if reader.digest() != diff_id:
-        raise InvalidArgument(
-            f"layer {blob}: digest mismatch: expected {diff_id}, got {reader.digest()}"
-        )
-    return reader.count
+        return unpack_checked(raw, compression, diff_id, target, blob)
