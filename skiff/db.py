@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS layers (
     size INTEGER NOT NULL,          -- bytes unpacked, on disk
     diff_size INTEGER NOT NULL      -- bytes of the uncompressed tar
 );
+CREATE TABLE IF NOT EXISTS compressed_layers (
+    diff_id TEXT PRIMARY KEY,       -- a layer stored uncompressed (built, imported, committed)
+    blob TEXT NOT NULL,             -- its gzip form, made once for a push
+    media_type TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,      -- without Docker's leading "/"

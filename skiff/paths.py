@@ -35,5 +35,10 @@ class Paths:
         return os.path.join(self.root, "ingest")
 
     @property
+    def downloads(self) -> str:
+        """Blobs being fetched from a registry: kept when a pull fails, so the next resumes."""
+        return os.path.join(self.root, "downloads")
+
+    @property
     def containers(self) -> str:
         return os.path.join(self.root, "containers")

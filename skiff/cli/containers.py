@@ -43,7 +43,6 @@ def _run_flags(parser: Parser) -> None:
 def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
     """Create the container a run/create command line describes; its id."""
     from skiff.cli.run_flags import to_options
-    from skiff.errors import NotFound
 
     options = to_options(opts, opts.args[0], opts.args[1:])
     if opts.pull not in ("always", "missing", "never"):
@@ -52,15 +51,29 @@ def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
             125,
         )
     engine = _engine(inv)
+    _pull_if_wanted(engine, opts.args[0], opts.pull, opts.platform or "")
     if opts.platform:
         _check_platform(engine, opts.args[0], opts.platform)
-    try:
-        container = engine.create(options)
-    except NotFound as e:
-        if str(e).startswith("No such image"):
-            sys.stderr.write(f"Unable to find image '{_with_tag(opts.args[0])}' locally\n")
-        raise
+    container = engine.create(options)
     return engine, container.id
+
+
+def _pull_if_wanted(engine: Engine, name: str, policy: str, platform: str) -> None:
+    """``--pull``: ``missing`` pulls an image the store lacks, ``always`` any, ``never``
+    none; the pull's progress goes to stderr, as docker's does."""
+    from skiff.cli.registry import pull_with_progress
+    from skiff.errors import NotFound
+    from skiff.images.reference import is_full_id
+
+    if policy == "never" or is_full_id(name):
+        return
+    if policy == "missing":
+        try:
+            engine.images.get(name)
+            return
+        except NotFound:
+            sys.stderr.write(f"Unable to find image '{_with_tag(name)}' locally\n")
+    pull_with_progress(engine.images, name, platform, False, sys.stderr, say_tag=False)
 
 
 def _check_platform(engine: Engine, name: str, platform: str) -> None:

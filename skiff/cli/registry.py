@@ -1,4 +1,4 @@
-"""The registry verbs: ``pull``, ``login`` and ``logout``, with Docker's flags and output
+"""The registry verbs: ``pull``, ``push``, ``login`` and ``logout``, with Docker's flags and output
 (skiff.registry does the work)."""
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ from skiff.cli.main import Command, CommandFailed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from skiff.cli.main import Invocation, Options, Parser, Registry
+    from skiff.images.reference import Reference
+    from skiff.images.service import ImageStore
 
 
 # --- pull -------------------------------------------------------------------------------
@@ -23,38 +27,104 @@ def _setup_pull(p: Parser) -> None:
 
 def _pull(inv: Invocation, opts: Options) -> int:
     from skiff.images import reference
+
+    if opts.all_tags:
+        bare = reference.parse(opts.args[0], default_tag=False)
+        if bare.tag or bare.digest:
+            raise CommandFailed("tag can't be used with --all-tags/-a", 125)
+        names = _remote_tags(bare)
+    else:
+        names = [opts.args[0]]
+    for name in names:
+        ref = pull_with_progress(inv.images(), name, opts.platform or "", opts.quiet, sys.stdout)
+        if not opts.all_tags:
+            sys.stdout.write(f"{str(ref) if ref.domain == 'docker.io' else ref.familiar()}\n")
+    if opts.all_tags:
+        sys.stdout.write(f"{reference.parse(names[0]).familiar_name}\n")
+    return 0
+
+
+def _remote_tags(bare: Reference) -> list[str]:
+    """Every tag of a repository, as the registry lists them, as references."""
+    from skiff.registry.client import Client
+
+    client = Client(bare.domain, bare.path)
+    response = client.check(client.get("tags/list"), f"listing the tags of {bare.name}")
+    tags = response.json().get("tags") or []
+    if not tags:
+        raise CommandFailed(f"no tags found for {bare.familiar_name}")
+    return [f"{bare.name}:{tag}" for tag in sorted(tags)]
+
+
+def pull_with_progress(
+    store: ImageStore, name: str, platform: str, quiet: bool, out: TextIO, say_tag: bool = True
+) -> Reference:
+    """Pull ``name`` showing Docker's progress on ``out`` (the reference line is the
+    caller's; ``say_tag``: "Using default tag" when ``name`` has none); the reference
+    pulled."""
+    from skiff.cli.progress import LayerProgress
+    from skiff.images import reference
     from skiff.registry.pull import pull
 
+    bare = reference.parse(name, default_tag=False)
+    ref = reference.parse(name)
+    progress = LayerProgress(out, quiet=quiet)
+    if say_tag and bare.tag is None and bare.digest is None:
+        progress.say(f"Using default tag: {ref.tag}")
+
+    def report(layer: str, status: str, current: int = 0, total: int = 0) -> None:
+        if not layer:  # the manifest is found, as dockerd streams it
+            progress.say(f"{ref.familiar() if ref.digest else ref.tag}: Pulling from {ref.path}")
+        progress.report(layer, status, current, total)
+
+    try:
+        pulled = pull(store, ref, platform, report)
+    finally:
+        progress.close()
+    progress.say(f"Digest: {pulled.digest}")
+    verb = "Downloaded newer image" if pulled.fresh else "Image is up to date"
+    progress.say(f"Status: {verb} for {ref.familiar()}")
+    return ref
+
+
+# --- push -------------------------------------------------------------------------------
+
+
+def _setup_push(p: Parser) -> None:
+    p.flag("-a", "--all-tags", help="Push all tags of an image to the repository")
+    p.flag("-q", "--quiet", help="Suppress verbose output")
+
+
+def _push(inv: Invocation, opts: Options) -> int:
+    from skiff.cli.progress import LayerProgress
+    from skiff.images import reference
+    from skiff.registry.push import push
+
     bare = reference.parse(opts.args[0], default_tag=False)
-    ref = reference.parse(opts.args[0])
+    store = inv.images()
     if opts.all_tags:
-        raise CommandFailed("--all-tags is not supported yet")
-    quiet = opts.quiet
-
-    def say(text: str) -> None:
-        if not quiet:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-
-    if bare.tag is None and bare.digest is None:
-        say(f"Using default tag: {ref.tag}")
-    started: list[bool] = []
-
-    def report(layer: str, status: str) -> None:
-        if not started:  # once the manifest is found, as dockerd streams it
-            started.append(True)
-            say(f"{ref.familiar() if ref.digest else ref.tag}: Pulling from {ref.path}")
-        if layer:
-            say(f"{layer}: {status}")
-
-    pulled = pull(inv.images(), ref, opts.platform or "", report)
-    say(f"Digest: {pulled.digest}")
-    shown = ref.familiar()
-    if pulled.fresh:
-        say(f"Status: Downloaded newer image for {shown}")
+        if bare.tag or bare.digest:
+            raise CommandFailed("tag can't be used with --all-tags/-a", 125)
+        refs = [reference.parse(tag) for tag in store.tags_in(bare.name)]
+        if not refs:
+            raise CommandFailed(
+                f"An image does not exist locally with the tag: {bare.familiar_name}"
+            )
     else:
-        say(f"Status: Image is up to date for {shown}")
-    sys.stdout.write(f"{str(ref) if ref.domain == 'docker.io' else shown}\n")
+        refs = [reference.parse(opts.args[0])]
+    progress = LayerProgress(quiet=opts.quiet)
+    if bare.tag is None and bare.digest is None and not opts.all_tags:
+        progress.say(f"Using default tag: {refs[0].tag}")
+    progress.say(f"The push refers to repository [{refs[0].name}]")
+    try:
+        for ref in refs:
+            pushed = push(store, ref, progress.report)
+            progress.close()
+            progress.say(f"{ref.tag}: digest: {pushed.digest} size: {pushed.size}")
+    finally:
+        progress.close()
+    if opts.quiet:
+        sys.stdout.write(f"{refs[0].familiar()}\n")
     return 0
 
 
@@ -98,7 +168,6 @@ def _login(inv: Invocation, opts: Options) -> int:
     server = _server(opts.args)
     client = Client(server, "", actions="")
     client.credentials = (opts.username, password)
-    client.scope = ""
     response = client.request("GET", "/v2/")
     response.read()
     if response.status >= 400:
@@ -130,6 +199,8 @@ def register(registry: Registry) -> None:
     for path, summary, usage, setup, run, args, aliases in (
         ("pull", "Download an image from a registry", "[OPTIONS] NAME[:TAG|@DIGEST]",
          _setup_pull, _pull, (1, 1), ("image pull",)),
+        ("push", "Upload an image to a registry", "[OPTIONS] NAME[:TAG]",
+         _setup_push, _push, (1, 1), ("image push",)),
         ("login", "Log in to a registry", "[OPTIONS] [SERVER]", _setup_login, _login, (0, 1), ()),
         ("logout", "Log out from a registry", "[SERVER]", _setup_logout, _logout, (0, 1), ()),
     ):  # fmt: skip

@@ -15,6 +15,7 @@ from skiff import db
 from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.images import digest as digests
 from skiff.images import manifest as manifests
+from skiff.images import mediatypes as mt
 from skiff.images import reference as references
 from skiff.images.store import ContentStore
 from skiff.paths import Paths
@@ -124,6 +125,9 @@ class ImageStore:
                 self.db.execute("SELECT 1 FROM images WHERE id = ?", (item,)).fetchone()
                 or self.db.execute("SELECT 1 FROM layers WHERE blob = ?", (item,)).fetchone()
                 or self.db.execute(
+                    "SELECT 1 FROM compressed_layers WHERE blob = ?", (item,)
+                ).fetchone()
+                or self.db.execute(
                     "SELECT 1 FROM image_manifests WHERE digest = ?", (item,)
                 ).fetchone()
             )
@@ -158,6 +162,31 @@ class ImageStore:
         size = self.layer_dirs.disk_usage(os.path.basename(staging))
         self.layer_dirs.publish(staging, name)
         return size
+
+    def compressed_blob(self, lease: str, layer: sqlite3.Row) -> tuple[str, str]:
+        """A layer's blob as a registry wants it (digest, media type): as stored if it is
+        compressed, else gzip-compressed once and kept for the next push (Docker compresses
+        again on each push)."""
+        if mt.layer_compression(layer["media_type"]) != "none":
+            return layer["blob"], layer["media_type"]
+        row = self.db.execute(
+            "SELECT blob, media_type FROM compressed_layers WHERE diff_id = ?",
+            (layer["diff_id"],),
+        ).fetchone()
+        if row is not None and self.content.exists(row["blob"]):
+            self.hold(lease, row["blob"])
+            return row["blob"], row["media_type"]
+        from skiff.images.compression import gzip_into
+
+        with self.content.open(layer["blob"]) as source, self.content.writer() as writer:
+            gzip_into(source, writer)
+            blob = writer.commit(lambda digest: self.hold(lease, digest))[0]
+        with db.transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO compressed_layers VALUES (?, ?, ?)",
+                (layer["diff_id"], blob, mt.DOCKER_LAYER_GZIP),
+            )
+        return blob, mt.DOCKER_LAYER_GZIP
 
     # --- images -------------------------------------------------------------------------
 
@@ -226,6 +255,15 @@ class ImageStore:
         )
         return [r["name"] for r in rows]
 
+    def tags_in(self, name: str) -> list[str]:
+        """The tags of repository ``name`` (``docker.io/library/busybox``)."""
+        prefix = name + ":"
+        rows = self.db.execute(
+            "SELECT name FROM tags WHERE substr(name, 1, ?) = ? ORDER BY name",
+            (len(prefix), prefix),
+        )
+        return [r["name"] for r in rows]
+
     def get(self, text: str) -> Image:
         """An image by reference, or by ID or ID prefix, resolved as Docker does: a full ID
         is only an ID; anything else is looked up as a reference first."""
@@ -288,10 +326,14 @@ class ImageStore:
             ]
             for chain, _, _ in unused:
                 self.db.execute("DELETE FROM layers WHERE chain_id = ?", (chain,))
+            self.db.execute(
+                "DELETE FROM compressed_layers WHERE diff_id NOT IN (SELECT diff_id FROM layers)"
+            )
             referenced: set[str] = set()
             for query in (
                 "SELECT id AS d FROM images",
                 "SELECT blob AS d FROM layers",
+                "SELECT blob AS d FROM compressed_layers",
                 "SELECT digest AS d FROM image_manifests",
                 "SELECT digest AS d FROM leases",
             ):

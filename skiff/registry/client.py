@@ -1,14 +1,19 @@
-"""One repository of one registry over HTTP(S): requests with Docker's authentication.
+"""One repository of one registry over HTTP(S): requests with Docker's authentication,
+TLS rules and retries.
 
 A 401 carries a ``WWW-Authenticate`` challenge: ``Basic`` is answered with the stored
 credentials, ``Bearer realm=... service=... scope=...`` with a token fetched from the realm
 (with the credentials if there are any, anonymously otherwise), kept for the client's
-other requests. Registries on loopback addresses and those in skiff.toml's
-``[registries] insecure`` are tried over HTTPS first and then over plain HTTP, as Docker
-does with its insecure registries; all others are HTTPS only.
+other requests; a 401 later (an expired token) fetches a new one.
 
-Each thread has its own connection (http.client connections are not shared), so layers
-download in parallel.
+TLS, as dockerd: a registry with CA files in ``certs.d/HOST:PORT/`` is verified against
+them; other insecure registries (loopback, and skiff.toml's ``[registries] insecure``) are
+tried over HTTPS without verification and then over plain HTTP; all others are verified
+HTTPS only.
+
+A 429 or 5xx answer is retried with backoff (honouring ``Retry-After``), as a connection the
+server closed between requests is reopened. Each thread has its own connection
+(http.client connections are not shared), so layers transfer in parallel.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import ssl
 import threading
+import time
 import urllib.parse
 
 from skiff.errors import NotFound, SkiffError
@@ -25,11 +32,16 @@ from skiff.registry import credentials
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, BinaryIO
 
 USER_AGENT = "skiff"
 CERTS_D = "/etc/skiff/certs.d"
 TIMEOUT = 60
+BLOCK = 1 << 20  # bytes http.client sends of a file body at a time (its default is 8 KiB)
+ATTEMPTS = 5  # of a request answered 429 or 5xx
+BACKOFF = 0.2  # seconds before the second attempt; doubled before each next one
+RETRY_AFTER_LIMIT = 10.0
+RETRIED_STATUSES = (429, 500, 502, 503, 504)
 
 
 class RegistryError(SkiffError):
@@ -43,19 +55,39 @@ class Unauthorized(RegistryError):
     http_status = 401
 
 
-def is_insecure(domain: str) -> bool:
-    host = domain.rsplit(":", 1)[0] if not domain.endswith("]") else domain
-    host = host.strip("[]")
-    if host == "localhost" or host.startswith("127.") or host == "::1":
-        return True
+def registry_settings() -> dict[str, Any]:
     from skiff.config import load_config
 
-    return domain in (load_config().get("registries", {}).get("insecure") or [])
+    settings = load_config().get("registries", {})
+    return settings if isinstance(settings, dict) else {}
+
+
+def is_loopback(domain: str) -> bool:
+    host = domain.rsplit(":", 1)[0] if not domain.endswith("]") else domain
+    host = host.strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def is_insecure(domain: str) -> bool:
+    return is_loopback(domain) or domain in (registry_settings().get("insecure") or [])
+
+
+def ca_files(domain: str) -> list[str]:
+    """The CA files of a registry: ``certs_dir/HOST:PORT/*.crt`` (Docker's certs.d)."""
+    import glob
+
+    certs_dir = registry_settings().get("certs_dir") or CERTS_D
+    return sorted(glob.glob(os.path.join(certs_dir, domain, "*.crt")))
 
 
 def api_host(domain: str) -> str:
     """Where a registry's API is: Docker Hub's is registry-1.docker.io."""
     return "registry-1.docker.io" if domain == "docker.io" else domain
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before attempt number ``attempt + 1`` (``attempt`` >= 1)."""
+    return BACKOFF * (2 ** (attempt - 1))
 
 
 class Response:
@@ -70,6 +102,9 @@ class Response:
     def read(self, n: int | None = None) -> bytes:
         return self.raw.read(n)
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        return self.raw.readinto(buffer)
+
     def json(self) -> Any:
         return json.loads(self.raw.read())
 
@@ -78,12 +113,26 @@ class Response:
 
 
 class Client:
-    def __init__(self, domain: str, repository: str, actions: str = "pull") -> None:
+    """Requests to ``repository`` of the registry at ``domain``.
+
+    ``actions`` are the token scope's (``pull``, ``pull,push``); ``endpoint``
+    (``scheme://host:port``) sends the requests to a mirror of the domain instead.
+    """
+
+    def __init__(
+        self, domain: str, repository: str, actions: str = "pull", endpoint: str = ""
+    ) -> None:
         self.domain = domain
-        self.host = api_host(domain)
         self.repository = repository
-        self.scope = f"repository:{repository}:{actions}"
-        self.schemes = ["https", "http"] if is_insecure(domain) else ["https"]
+        self.scopes = [f"repository:{repository}:{actions}"] if repository and actions else []
+        if endpoint:
+            scheme, _, host = endpoint.rstrip("/").partition("://")
+            self.host = host
+            self.schemes = [scheme]
+        else:
+            self.host = api_host(domain)
+            self.schemes = ["https", "http"] if is_insecure(domain) else ["https"]
+        self.verify = not (is_insecure(domain) and not ca_files(self.host))
         self.credentials = credentials.lookup(domain)
         self.authorization = ""
         self._local = threading.local()
@@ -95,11 +144,36 @@ class Client:
         return self.request("GET", f"/v2/{self.repository}/{path}", headers)
 
     def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | BinaryIO = b"",
     ) -> Response:
-        """A request with authentication; the response of any status but 401."""
+        """A request with authentication and retries; the response of any status but 401.
+
+        A body given as a file is sent once: its request is not retried."""
+        attempt = 1
+        while True:
+            response = self._authorized(method, path, headers, body)
+            if (
+                response.status not in RETRIED_STATUSES
+                or attempt == ATTEMPTS
+                or not isinstance(body, bytes)
+            ):
+                return response
+            delay = backoff(attempt)
+            if response.status == 429:
+                delay = max(delay, _retry_after(response.header("Retry-After")))
+            response.read()
+            time.sleep(delay)
+            attempt += 1
+
+    def _authorized(
+        self, method: str, path: str, headers: dict[str, str] | None, body: bytes | BinaryIO
+    ) -> Response:
         response = self._send(method, path, headers, body)
-        if response.status != 401:
+        if response.status != 401 or not isinstance(body, bytes):
             return response
         challenge = response.header("WWW-Authenticate")
         response.read()
@@ -108,11 +182,11 @@ class Client:
         response = self._send(method, path, headers, body)
         if response.status == 401:
             response.read()
-            raise Unauthorized(self._error_text(method, path, response, "unauthorized"))
+            raise Unauthorized(f'{method.title()} "{self.url(path)}": unauthorized')
         return response
 
     def _send(
-        self, method: str, path: str, headers: dict[str, str] | None, body: bytes
+        self, method: str, path: str, headers: dict[str, str] | None, body: bytes | BinaryIO
     ) -> Response:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         if self.authorization:
@@ -123,18 +197,25 @@ class Client:
                 connection.request(method, path, body=body or None, headers=sent)
                 return Response(connection.getresponse(), self.url(path))
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._local.connection = None
-                if attempt == 2:
+                self.drop_connection()
+                if attempt == 2 or not isinstance(body, bytes):
                     raise RegistryError(
                         f'{method.title()} "{self.url(path)}": connection reset'
                     ) from None
             except OSError as e:
-                self._local.connection = None
+                self.drop_connection()
                 raise RegistryError(f'{method.title()} "{self.url(path)}": {_reason(e)}') from None
         raise AssertionError("unreachable")
 
     def url(self, path: str) -> str:
         return f"{self._scheme()}://{self.host}{path}"
+
+    def drop_connection(self) -> None:
+        """Forget this thread's connection (after a response was cut short)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self._local.connection = None
 
     # --- connections ----------------------------------------------------------------
 
@@ -147,9 +228,7 @@ class Client:
     def _probe(self) -> str:
         """HTTPS if the registry speaks it, else HTTP (insecure registries only)."""
         try:
-            connection = http.client.HTTPSConnection(
-                self.host, timeout=TIMEOUT, context=_tls_context(self.domain)
-            )
+            connection = self._new_connection("https")
             connection.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
             connection.getresponse().read()
             connection.close()
@@ -159,15 +238,20 @@ class Client:
         except OSError:
             return "https"  # unreachable: the real request reports it
 
+    def _new_connection(self, scheme: str) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return http.client.HTTPSConnection(
+                self.host,
+                timeout=TIMEOUT,
+                context=tls_context(self.host, self.verify),
+                blocksize=BLOCK,
+            )
+        return http.client.HTTPConnection(self.host, timeout=TIMEOUT, blocksize=BLOCK)
+
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            if self._scheme() == "https":
-                connection = http.client.HTTPSConnection(
-                    self.host, timeout=TIMEOUT, context=_tls_context(self.domain)
-                )
-            else:
-                connection = http.client.HTTPConnection(self.host, timeout=TIMEOUT)
+            connection = self._new_connection(self._scheme())
             self._local.connection = connection
         return connection
 
@@ -180,8 +264,7 @@ class Client:
                 raise Unauthorized(
                     f'{method.title()} "{self.url(path)}": no basic auth credentials'
                 )
-            user, password = self.credentials
-            return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            return _basic(*self.credentials)
         if kind == "bearer":
             return "Bearer " + self._token(params)
         raise Unauthorized(
@@ -190,26 +273,22 @@ class Client:
 
     def _token(self, params: dict[str, str]) -> str:
         realm = params.get("realm", "")
-        query = {"service": params.get("service", ""), "scope": params.get("scope") or self.scope}
-        url = (
-            realm
-            + ("&" if "?" in realm else "?")
-            + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-        )
+        scopes = self.scopes or ([params["scope"]] if params.get("scope") else [])
+        query = [("service", params["service"])] if params.get("service") else []
+        if self.credentials is not None:
+            query.append(("account", self.credentials[0]))
+        query += [("scope", scope) for scope in scopes]
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         parts = urllib.parse.urlsplit(url)
-        connection_class = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        kwargs: dict[str, Any] = {"timeout": TIMEOUT}
         if parts.scheme == "https":
-            kwargs["context"] = _tls_context(parts.netloc)
-        connection = connection_class(parts.netloc, **kwargs)
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.netloc, timeout=TIMEOUT, context=tls_context(parts.netloc, self.verify)
+            )
+        else:
+            connection = http.client.HTTPConnection(parts.netloc, timeout=TIMEOUT)
         headers = {"User-Agent": USER_AGENT}
         if self.credentials is not None:
-            user, password = self.credentials
-            headers["Authorization"] = (
-                "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-            )
+            headers["Authorization"] = _basic(*self.credentials)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             connection.request("GET", target, headers=headers)
@@ -221,7 +300,7 @@ class Client:
             connection.close()
         if response.status != 200:
             raise Unauthorized(
-                f'Get "{url}": unauthorized: {_error_message(body) or response.reason}'
+                f'Get "{url}": unauthorized: {error_message(body) or response.reason}'
             )
         try:
             answer = json.loads(body)
@@ -234,17 +313,16 @@ class Client:
 
     # --- errors -----------------------------------------------------------------------
 
-    def _error_text(self, method: str, path: str, response: Response, fallback: str) -> str:
-        return f'{method.title()} "{self.url(path)}": {fallback}'
-
     def check(self, response: Response, what: str) -> Response:
         """The response if it is a success; Docker's errors otherwise."""
         if 200 <= response.status < 300:
             return response
         body = response.read()
-        message = _error_message(body) or f"{response.status} {response.raw.reason}"
+        message = error_message(body) or f"{response.status} {response.raw.reason}"
         if response.status == 404:
             raise NotFound(f"{what}: {message}")
+        if response.status in (401, 403):
+            raise Unauthorized(f"{what}: {message}")
         raise RegistryError(f"{what}: {message}")
 
 
@@ -265,7 +343,7 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return kind.lower(), params
 
 
-def _error_message(body: bytes) -> str:
+def error_message(body: bytes) -> str:
     """The registry's errors as Docker prints them: ``code: message``... joined."""
     try:
         errors = json.loads(body).get("errors") or []
@@ -279,25 +357,41 @@ def _error_message(body: bytes) -> str:
     return "; ".join(parts)
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _retry_after(value: str) -> float:
+    try:
+        return min(float(value), RETRY_AFTER_LIMIT)
+    except ValueError:
+        return 0.0
+
+
 def _reason(e: OSError) -> str:
     if isinstance(e, ConnectionRefusedError):
         return "connect: connection refused"
     if isinstance(e, TimeoutError):
         return "i/o timeout"
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"tls: failed to verify certificate: {e.verify_message}"
     return e.strerror or str(e)
 
 
-_contexts: dict[str, ssl.SSLContext] = {}
+_contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
 
 
-def _tls_context(domain: str) -> ssl.SSLContext:
-    """The system's CAs and /etc/skiff/certs.d/DOMAIN/*.crt (Docker's certs.d layout)."""
-    if domain not in _contexts:
-        import glob
-        import os
-
+def tls_context(host: str, verify: bool = True) -> ssl.SSLContext:
+    """The system's CAs and the registry's own; without ``verify``, no verification (an
+    insecure registry without CA files)."""
+    key = (host, verify)
+    if key not in _contexts:
         context = ssl.create_default_context()
-        for path in sorted(glob.glob(os.path.join(CERTS_D, domain, "*.crt"))):
-            context.load_verify_locations(cafile=path)
-        _contexts[domain] = context
-    return _contexts[domain]
+        if verify:
+            for path in ca_files(host):
+                context.load_verify_locations(cafile=path)
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        _contexts[key] = context
+    return _contexts[key]

@@ -1,31 +1,37 @@
 """``pull``: a manifest (through an index, for this machine's platform or ``--platform``),
 its config and its layers into the image store, each verified by digest.
 
-Layers download three at a time (Docker's ``max-concurrent-downloads``) and each is
-unpacked into its own directory as soon as it is in the store, so a layer unpacks while
-the others still download. A layer whose directory exists already is not fetched
-("Already exists"). Everything fetched is held by a lease until the image is registered:
-a failed pull leaves no blob and no layer behind.
+Layers download three at a time (Docker's ``max-concurrent-downloads``), and each is
+decompressed and applied into its own directory while its bytes arrive (skiff.registry.
+download), all layers at once: Docker applies one layer after the other. A layer whose
+directory exists already is not fetched ("Already exists"). Docker Hub's images come from
+skiff.toml's ``[registries] mirrors`` first. Everything fetched is held by a lease until the
+image is registered: a failed pull leaves no blob and no layer behind, only the partial
+downloads that the next pull resumes.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import cast
 
 from skiff.errors import InvalidArgument, NotFound
 from skiff.images import digest as digests
 from skiff.images import manifest as manifests
 from skiff.images import mediatypes as mt
 from skiff.images.service import ImageStore, LayerRecord
-from skiff.registry.client import Client
+from skiff.registry.client import Client, RegistryError, registry_settings
+from skiff.registry.download import Cancelled, Download
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from skiff.images.reference import Reference
+
+    Report = Callable[..., None]
 
 DOWNLOADS = 3
 CHUNK = 1 << 20
@@ -59,14 +65,14 @@ def pull(
     store: ImageStore,
     ref: Reference,
     platform: str = "",
-    report: Callable[[str, str], None] = lambda layer, status: None,
+    report: Report = lambda layer, status, current=0, total=0: None,
 ) -> Pulled:
-    """Pull ``ref``; ``report(short_digest, status)`` tells each layer's progress, and
-    ``report("", "")`` that the manifest was found."""
-    client = Client(ref.domain, ref.path)
+    """Pull ``ref``; ``report(short_digest, status, current, total)`` tells each layer's
+    progress (bytes for "Downloading" and "Extracting"), and ``report("", "")`` that the
+    manifest was found."""
     wanted = parse_platform(platform) if platform else (*host_platform(), "")
     name = str(ref)
-    manifest_bytes, media_type, digest = _manifest(client, ref.digest or ref.tag or "latest", name)
+    client, (manifest_bytes, media_type, digest) = _resolve(ref, name)
     if ref.digest and digest != ref.digest:
         raise InvalidArgument(f"manifest verification failed for digest {ref.digest}")
     top_digest = digest  # the list's, for an index: what Docker reports and records
@@ -101,27 +107,7 @@ def pull(
         diff_ids = parsed["rootfs"]["diff_ids"]
         if len(diff_ids) != len(manifest["layers"]):
             raise InvalidArgument(f"{name}: the manifest's layers do not match its config")
-        chains = digests.chain_ids(diff_ids)
-        jobs = [
-            _layer_job(store, lease, client, descriptor, diff_id, chain, report)
-            for descriptor, diff_id, chain in zip(manifest["layers"], diff_ids, chains, strict=True)
-        ]
-        known = [
-            store.layer_known(chain) and store.content.exists(descriptor["digest"])
-            for descriptor, chain in zip(manifest["layers"], chains, strict=True)
-        ]
-        for descriptor, was_known in zip(manifest["layers"], known, strict=True):
-            status = "Already exists" if was_known else "Pulling fs layer"
-            report(_short(descriptor["digest"]), status)
-        with ThreadPoolExecutor(DOWNLOADS) as pool:
-            futures = [pool.submit(job) for job in jobs]
-            layers = []
-            for descriptor, future, was_known in zip(
-                manifest["layers"], futures, known, strict=True
-            ):
-                layers.append(future.result())
-                if not was_known:  # in the manifest's order, as Docker extracts
-                    report(_short(descriptor["digest"]), "Pull complete")
+        layers = _Layers(store, lease, client, report).fetch(manifest["layers"], diff_ids)
         store.hold(lease, digests.of_bytes(config))
         store.content.put(config)
         store.hold(lease, digest)
@@ -132,6 +118,21 @@ def pull(
     finally:
         store.release(lease)
     return Pulled(image_id, top_digest, fresh=current != image_id)
+
+
+def _resolve(ref: Reference, name: str) -> tuple[Client, tuple[bytes, str, str]]:
+    """The client of the registry (or docker.io's first mirror) that has the manifest."""
+    endpoints: list[str] = []
+    if ref.domain == "docker.io":
+        endpoints = [str(m) for m in registry_settings().get("mirrors") or []]
+    for endpoint in endpoints:
+        client = Client(ref.domain, ref.path, endpoint=endpoint)
+        try:
+            return client, _manifest(client, ref.digest or ref.tag or "latest", name)
+        except (RegistryError, NotFound):
+            continue  # the next mirror, then Docker Hub itself, as dockerd does
+    client = Client(ref.domain, ref.path)
+    return client, _manifest(client, ref.digest or ref.tag or "latest", name)
 
 
 def _current(store: ImageStore, ref: Reference, repo_digest: str) -> str | None:
@@ -190,61 +191,119 @@ def _blob_bytes(client: Client, digest: str, what: str) -> bytes:
     return data
 
 
-def _layer_job(
-    store: ImageStore,
-    lease: str,
-    client: Client,
-    descriptor: dict[str, Any],
-    diff_id: str,
-    chain: str,
-    report: Callable[[str, str], None],
-) -> Callable[[], LayerRecord]:
-    blob = descriptor["digest"]
-    short = _short(blob)
-    compression = mt.layer_compression(descriptor["mediaType"])
+class _Layers:
+    """An image's layers into the store: downloads (three at a time) stream into the
+    unpacking of their layers (all at once: each layer has its own directory, so their
+    order does not matter until they are registered)."""
 
-    def job() -> LayerRecord:
-        store.hold(lease, blob)
-        if store.layer_known(chain) and store.content.exists(blob):
-            size = store.unpack_layer(lease, chain, lambda target: None)
-            return LayerRecord(
-                diff_id, blob, descriptor["mediaType"], size, _diff_size(store, chain)
-            )
-        if not store.content.exists(blob):
-            _download(client, blob, descriptor.get("size"), store)
-            report(short, "Download complete")
+    def __init__(self, store: ImageStore, lease: str, client: Client, report: Report) -> None:
+        self.store = store
+        self.lease = lease
+        self.client = client
+        self.report = report
+        self.downloads: dict[str, Download] = {}
+
+    def fetch(self, descriptors: list[dict[str, Any]], diff_ids: list[str]) -> list[LayerRecord]:
+        chains = digests.chain_ids(diff_ids)
+        known = [
+            self.store.layer_known(chain) and self.store.content.exists(d["digest"])
+            for d, chain in zip(descriptors, chains, strict=True)
+        ]
+        try:
+            self._start_downloads(descriptors, known)
+            for descriptor, was_known in zip(descriptors, known, strict=True):
+                status = "Already exists" if was_known else "Pulling fs layer"
+                self.report(_short(descriptor["digest"]), status)
+            layers: list[LayerRecord] = []
+            try:
+                with (
+                    ThreadPoolExecutor(DOWNLOADS) as fetchers,
+                    ThreadPoolExecutor(len(descriptors) or 1) as unpackers,
+                ):
+                    for download in self.downloads.values():
+                        fetchers.submit(self._fetch, download).add_done_callback(self._on_fetched)
+                    futures = [
+                        unpackers.submit(self._unpack, descriptor, diff_id, chain, was_known)
+                        for descriptor, diff_id, chain, was_known in zip(
+                            descriptors, diff_ids, chains, known, strict=True
+                        )
+                    ]
+                    try:
+                        for descriptor, future, was_known in zip(
+                            descriptors, futures, known, strict=True
+                        ):
+                            layers.append(future.result())
+                            if not was_known:  # in the manifest's order, as Docker extracts
+                                self.report(_short(descriptor["digest"]), "Pull complete")
+                    except BaseException:
+                        self._cancel()
+                        raise
+            except Cancelled:  # report what stopped the pull, not what it stopped
+                causes = [d.error for d in self.downloads.values() if d.error is not None]
+                raise next((e for e in causes if not isinstance(e, Cancelled)), causes[0]) from None
+            return layers
+        finally:
+            for download in self.downloads.values():
+                download.close()
+
+    def _start_downloads(self, descriptors: list[dict[str, Any]], known: list[bool]) -> None:
+        wanted = {
+            d["digest"]: d.get("size")
+            for d, was_known in zip(descriptors, known, strict=True)
+            if not was_known and not self.store.content.exists(d["digest"])
+        }
+        for blob in sorted(wanted):  # locks taken in one order: two pulls cannot deadlock
+            self.store.hold(self.lease, blob)
+            download = Download(self.store.content, blob, wanted[blob])
+            if download.done:  # another skiff fetched it while this one waited
+                download.close()
+            else:
+                self.downloads[blob] = download
+        order = [d["digest"] for d in descriptors]
+        self.downloads = dict(sorted(self.downloads.items(), key=lambda i: order.index(i[0])))
+
+    def _fetch(self, download: Download) -> None:
+        short = _short(download.digest)
+        total = download.expected_size or 0
+        download.fetch(self.client, lambda n: self.report(short, "Downloading", n, total))
+        self.report(short, "Verifying Checksum")
+        self.report(short, "Download complete")
+
+    def _on_fetched(self, future: Future[None]) -> None:
+        if future.exception() is not None:
+            self._cancel()
+
+    def _cancel(self) -> None:
+        for download in self.downloads.values():
+            download.cancel()
+
+    def _unpack(
+        self, descriptor: dict[str, Any], diff_id: str, chain: str, was_known: bool
+    ) -> LayerRecord:
+        blob = descriptor["digest"]
+        media_type = descriptor["mediaType"]
+        compression = mt.layer_compression(media_type)
+        if was_known:
+            size = self.store.unpack_layer(self.lease, chain, lambda target: None)
+            return LayerRecord(diff_id, blob, media_type, size, _diff_size(self.store, chain))
+        download = self.downloads.get(blob)
         diff_size = 0
 
         def unpack(target: str) -> None:
+            from skiff.images.archive import unpack_checked
+
             nonlocal diff_size
-            diff_size = _unpack(store, blob, compression, diff_id, target)
+            if download is None:
+                with self.store.content.open(blob) as raw:
+                    diff_size = unpack_checked(raw, compression, diff_id, target, blob)
+            else:
+                source = cast("BinaryIO", download.reader())
+                diff_size = unpack_checked(source, compression, diff_id, target, blob)
 
-        size = store.unpack_layer(lease, chain, unpack)
-        return LayerRecord(diff_id, blob, descriptor["mediaType"], size, diff_size)
-
-    return job
+        size = self.store.unpack_layer(self.lease, chain, unpack)
+        return LayerRecord(diff_id, blob, media_type, size, diff_size)
 
 
 def _diff_size(store: ImageStore, chain: str) -> int:
     row = store.db.execute("SELECT diff_size FROM layers WHERE chain_id = ?", (chain,)).fetchone()
     return int(row["diff_size"]) if row else 0
-
-
-def _download(client: Client, blob: str, size: int | None, store: ImageStore) -> None:
-    response = client.check(client.get(f"blobs/{blob}"), f"blob {blob}")
-    with store.content.writer(blob, size) as writer:
-        while chunk := response.read(CHUNK):
-            writer.write(chunk)
-        try:
-            writer.commit()
-        except InvalidArgument as e:
-            raise InvalidArgument(
-                f"filesystem layer verification failed for digest {blob}: {e}"
-            ) from None
-
-
-def _unpack(store: ImageStore, blob: str, compression: str, diff_id: str, target: str) -> int:
-    from skiff.images.archive import unpack_checked
-
-    with store.content.open(blob) as raw:
-        return unpack_checked(raw, compression, diff_id, target, blob)
