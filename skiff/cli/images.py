@@ -876,7 +876,7 @@ def prune(
         )
         if gone:
             freed += size
-    return records, freed + store.prune_downloads()
+    return records, freed + store.collect_garbage() + store.prune_downloads()
 
 
 def _confirm(message: str) -> bool:

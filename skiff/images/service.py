@@ -18,6 +18,7 @@ from skiff.images import manifest as manifests
 from skiff.images import mediatypes as mt
 from skiff.images import reference as references
 from skiff.images.store import ContentStore
+from skiff.linux.proc import owner_alive, owner_tag
 from skiff.paths import Paths
 from skiff.storage.layers import LayerDirs, directory_name
 
@@ -98,7 +99,9 @@ class ImageStore:
     # --- leases -------------------------------------------------------------------------
 
     def lease(self) -> str:
-        return os.urandom(16).hex()  # a uuid4's randomness, without uuid's imports
+        """A new lease, named after this process: a killed command's leases end when a
+        garbage collection finds their process gone."""
+        return f"{owner_tag()}-{os.urandom(8).hex()}"
 
     def hold(self, lease: str, item: str) -> None:
         """Mark a blob digest or a layer directory name as in use by ``lease`` (from any
@@ -315,9 +318,19 @@ class ImageStore:
             self.db.execute("DELETE FROM images WHERE id = ?", (image_id,))
         self.collect_garbage()
 
+    def clean_abandoned(self) -> None:
+        """Delete the temporary files and directories of commands that were killed."""
+        self.content.clean_abandoned()
+        self.layer_dirs.clean_abandoned()
+
     def collect_garbage(self) -> int:
-        """Delete layers no image uses and blobs nothing references; bytes freed."""
+        """Delete layers no image uses and blobs nothing references, and what killed
+        commands left; bytes freed."""
+        self.clean_abandoned()
         with db.transaction(self.db):
+            for row in list(self.db.execute("SELECT DISTINCT lease FROM leases")):
+                if not owner_alive(row["lease"].rpartition("-")[0]):
+                    self.db.execute("DELETE FROM leases WHERE lease = ?", (row["lease"],))
             unused = [
                 (r["chain_id"], r["directory"], r["blob"])
                 for r in self.db.execute(

@@ -3,7 +3,8 @@
 A blob is written to a temporary file under ``ingest/``, hashed as it is written, checked
 against the digest it was announced with, fsynced, and renamed into
 ``blobs/<algorithm>/<hex>``: a reader never sees a partial blob, and a crash leaves at
-most a temporary file that the next writer of the store removes.
+most a temporary file, named after its writer, that the next garbage collection removes
+once that writer is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 
 from skiff.errors import InvalidArgument, NotFound
 from skiff.images import digest as digests
+from skiff.linux.proc import owner_alive, owner_tag
 from skiff.paths import Paths
 
 TYPE_CHECKING = False
@@ -37,7 +39,7 @@ class BlobWriter:
         os.makedirs(store.paths.ingest, exist_ok=True)
         import tempfile
 
-        fd, self.temp = tempfile.mkstemp(dir=store.paths.ingest, prefix="blob-")
+        fd, self.temp = tempfile.mkstemp(dir=store.paths.ingest, prefix=f"blob-{owner_tag()}-")
         self.file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes | memoryview) -> None:
@@ -155,6 +157,16 @@ class ContentStore:
         for algorithm in os.listdir(self.paths.blobs):
             for name in os.listdir(os.path.join(self.paths.blobs, algorithm)):
                 yield f"{algorithm}:{name}"
+
+    def clean_abandoned(self) -> None:
+        """Delete the temporary files of writers that died (kill -9)."""
+        directory = self.paths.ingest
+        for name in os.listdir(directory) if os.path.isdir(directory) else []:
+            if name.startswith("blob-") and not owner_alive(name[5:].rpartition("-")[0]):
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except FileNotFoundError:
+                    pass
 
     def disk_usage(self) -> int:
         return sum(os.stat(self.path(d)).st_blocks * 512 for d in self.digests())

@@ -54,6 +54,10 @@ class RegistryError(SkiffError):
 class Unauthorized(RegistryError):
     http_status = 401
 
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message  # the registry's words, without the request
+
 
 def registry_settings() -> dict[str, Any]:
     from skiff.config import load_config
@@ -126,13 +130,14 @@ class Client:
         self.repository = repository
         self.scopes = [f"repository:{repository}:{actions}"] if repository and actions else []
         if endpoint:
-            scheme, _, host = endpoint.rstrip("/").partition("://")
-            self.host = host
+            scheme, _, self.host = endpoint.rstrip("/").partition("://")
+            self.verify = not is_insecure(self.host) or bool(ca_files(self.host))
             self.schemes = [scheme]
         else:
             self.host = api_host(domain)
-            self.schemes = ["https", "http"] if is_insecure(domain) else ["https"]
-        self.verify = not (is_insecure(domain) and not ca_files(self.host))
+            self.verify = not is_insecure(domain) or bool(ca_files(self.host))
+            # a registry with CA files of its own is HTTPS, verified
+            self.schemes = ["https"] if self.verify else ["https", "http"]
         self.credentials = credentials.lookup(domain)
         self.authorization = ""
         self._local = threading.local()
@@ -181,8 +186,8 @@ class Client:
             self.authorization = self._answer(challenge, method, path)
         response = self._send(method, path, headers, body)
         if response.status == 401:
-            response.read()
-            raise Unauthorized(f'{method.title()} "{self.url(path)}": unauthorized')
+            detail = error_message(response.read()) or "unauthorized"
+            raise Unauthorized(f'{method.title()} "{self.url(path)}": {detail}', detail)
         return response
 
     def _send(
@@ -266,12 +271,13 @@ class Client:
                 )
             return _basic(*self.credentials)
         if kind == "bearer":
-            return "Bearer " + self._token(params)
+            return "Bearer " + self._token(params, f'{method.title()} "{self.url(path)}"')
         raise Unauthorized(
             f'{method.title()} "{self.url(path)}": unsupported challenge {challenge!r}'
         )
 
-    def _token(self, params: dict[str, str]) -> str:
+    def _token(self, params: dict[str, str], request: str) -> str:
+        """A token from the realm; ``request`` names the request it is for, in errors."""
         realm = params.get("realm", "")
         scopes = self.scopes or ([params["scope"]] if params.get("scope") else [])
         query = [("service", params["service"])] if params.get("service") else []
@@ -299,9 +305,8 @@ class Client:
         finally:
             connection.close()
         if response.status != 200:
-            raise Unauthorized(
-                f'Get "{url}": unauthorized: {error_message(body) or response.reason}'
-            )
+            detail = error_message(body) or f"unauthorized: {response.reason}"
+            raise Unauthorized(f"{request}: {detail}", detail)
         try:
             answer = json.loads(body)
         except ValueError:
@@ -322,7 +327,7 @@ class Client:
         if response.status == 404:
             raise NotFound(f"{what}: {message}")
         if response.status in (401, 403):
-            raise Unauthorized(f"{what}: {message}")
+            raise Unauthorized(f"{what}: {message}", message)
         raise RegistryError(f"{what}: {message}")
 
 

@@ -21,7 +21,7 @@ from skiff.images import digest as digests
 from skiff.images import manifest as manifests
 from skiff.images import mediatypes as mt
 from skiff.images.service import ImageStore, LayerRecord
-from skiff.registry.client import Client, RegistryError, registry_settings
+from skiff.registry.client import Client, RegistryError, Unauthorized, registry_settings
 from skiff.registry.download import Cancelled, Download
 
 TYPE_CHECKING = False
@@ -94,6 +94,7 @@ def pull(
     if held is not None:  # the image is here: its names, nothing to fetch
         store.add_names(held["image_id"], tags, [repo_digest])
         return Pulled(held["image_id"], top_digest, fresh=current != held["image_id"])
+    store.clean_abandoned()  # what a killed pull left, before this one adds its own
     lease = store.lease()
     try:
         config = _blob_bytes(client, manifest["config"]["digest"], "config")
@@ -150,7 +151,13 @@ def _short(digest: str) -> str:
 def _manifest(client: Client, reference: str, name: str) -> tuple[bytes, str, str]:
     """A manifest or index by tag or digest: its bytes, media type and digest."""
     path = f"manifests/{reference}"
-    response = client.get(path, {"Accept": ACCEPT})
+    try:
+        response = client.get(path, {"Accept": ACCEPT})
+    except Unauthorized as e:
+        raise Unauthorized(
+            f"pull access denied for {name.rpartition(':')[0] if '@' not in name else name}"
+            f", repository does not exist or may require 'docker login': {e.detail}"
+        ) from None
     if response.status == 404:
         response.read()
         raise NotFound(f"manifest for {name} not found: manifest unknown: manifest unknown")

@@ -75,28 +75,40 @@ def push(
     client.scopes += [f"repository:{source}:pull" for source in sources]
     lease = store.lease()
     try:
-        media_type, manifest_bytes, layers = _manifest(store, image, lease)
-        config = _Blob(image.id, len(image.config_bytes), "")
-        for layer in reversed(layers):  # Docker lists the top layer first
-            report(layer.shown, "Preparing")
-        uploader = _Uploader(store, client, sources, report)
-        with ThreadPoolExecutor(UPLOADS) as pool:
-            for future in [pool.submit(uploader.upload, layer) for layer in reversed(layers)]:
-                future.result()
-        uploader.upload(config)
-        digest = _put_manifest(client, ref.tag or "latest", media_type, manifest_bytes)
-        store.hold(lease, digest)
-        store.content.put(manifest_bytes, digest)
-        with db.transaction(store.db):
-            store.db.execute(
-                "INSERT OR IGNORE INTO image_manifests VALUES (?, ?)", (image.id, digest)
-            )
-            store.db.execute(
-                "INSERT OR REPLACE INTO repo_digests VALUES (?, ?)",
-                (f"{ref.name}@{digest}", image.id),
-            )
+        return _push(store, image, ref, client, sources, lease, report)
+    except Unauthorized as e:  # docker push says what the registry said, no request
+        raise Unauthorized(e.detail) from None
     finally:
         store.release(lease)
+
+
+def _push(
+    store: ImageStore,
+    image: Image,
+    ref: Reference,
+    client: Client,
+    sources: list[str],
+    lease: str,
+    report: Report,
+) -> Pushed:
+    media_type, manifest_bytes, layers = _manifest(store, image, lease)
+    config = _Blob(image.id, len(image.config_bytes), "")
+    for layer in reversed(layers):  # Docker lists the top layer first
+        report(layer.shown, "Preparing")
+    uploader = _Uploader(store, client, sources, report)
+    with ThreadPoolExecutor(UPLOADS) as pool:
+        for future in [pool.submit(uploader.upload, layer) for layer in reversed(layers)]:
+            future.result()
+    uploader.upload(config)
+    digest = _put_manifest(client, ref.tag or "latest", media_type, manifest_bytes)
+    store.hold(lease, digest)
+    store.content.put(manifest_bytes, digest)
+    with db.transaction(store.db):
+        store.db.execute("INSERT OR IGNORE INTO image_manifests VALUES (?, ?)", (image.id, digest))
+        store.db.execute(
+            "INSERT OR REPLACE INTO repo_digests VALUES (?, ?)",
+            (f"{ref.name}@{digest}", image.id),
+        )
     return Pushed(digest, len(manifest_bytes))
 
 

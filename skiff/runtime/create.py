@@ -16,6 +16,7 @@ import time
 from skiff.errors import EngineError, InvalidArgument
 from skiff.linux import prctl, signals
 from skiff.linux.namespaces import CLONE_NEWTIME
+from skiff.linux.proc import process_start_time
 from skiff.runtime import namespaces
 from skiff.runtime.init import InitConfig, describe
 from skiff.runtime.init import run as run_init
@@ -24,7 +25,6 @@ from skiff.runtime.state import (
     ContainerDir,
     State,
     oci_state,
-    process_start_time,
     rfc3339,
     seccomp_cache,
     write_pid_file,

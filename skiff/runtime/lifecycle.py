@@ -8,7 +8,8 @@ import time
 
 from skiff.errors import Conflict, EngineError, InvalidArgument
 from skiff.linux import signals
-from skiff.runtime.state import ContainerDir, State, oci_state, process_start_time
+from skiff.linux.proc import process_start_time
+from skiff.runtime.state import ContainerDir, State, oci_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ import time
 
 from skiff import jsonio
 from skiff.errors import Conflict, InvalidArgument, NotFound
+from skiff.linux.proc import process_start_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,19 +103,6 @@ class State:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.FIELDS}
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of a live (non-zombie) process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
 
 
 class ContainerDir:

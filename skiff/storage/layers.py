@@ -13,6 +13,7 @@ import os
 
 from skiff.errors import EngineError
 from skiff.images import digest as digests
+from skiff.linux.proc import owner_alive, owner_tag
 from skiff.paths import Paths
 
 NAME_LENGTH = 16
@@ -39,7 +40,7 @@ class LayerDirs:
         os.makedirs(self.root, exist_ok=True)
         import tempfile
 
-        path = tempfile.mkdtemp(dir=self.root, prefix=".unpack-")
+        path = tempfile.mkdtemp(dir=self.root, prefix=f".unpack-{owner_tag()}-")
         os.mkdir(os.path.join(path, "diff"))
         return path
 
@@ -67,18 +68,19 @@ class LayerDirs:
         import shutil
         import tempfile
 
-        doomed = tempfile.mkdtemp(dir=self.root, prefix=".remove-")
+        doomed = tempfile.mkdtemp(dir=self.root, prefix=f".remove-{owner_tag()}-")
         os.rename(path, os.path.join(doomed, name))
         shutil.rmtree(doomed)
 
-    def clean_staging(self) -> None:
-        """Leftovers of interrupted unpacks and removals (call with no operation running)."""
+    def clean_abandoned(self) -> None:
+        """Delete the unpacks and removals left by processes that died (kill -9)."""
         import shutil
 
-        if os.path.isdir(self.root):
-            for entry in os.listdir(self.root):
-                if entry.startswith((".unpack-", ".remove-")):
-                    shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
+        for entry in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            if entry.startswith((".unpack-", ".remove-")) and not owner_alive(
+                entry[len(".unpack-") :].rpartition("-")[0]
+            ):
+                shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
 
     def disk_usage(self, name: str) -> int:
         total = 0

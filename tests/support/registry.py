@@ -1,6 +1,8 @@
 """A real image registry for tests: Debian's docker-registry (the CNCF distribution
 registry) on 127.0.0.1, with filesystem storage in a test's directory and, if asked, basic
-authentication from an htpasswd file; skopeo pushes images into it.
+authentication from an htpasswd file or token authentication from a ``TokenService``
+(tests/support/tokens.py), and HTTPS with a certificate a test's CA signed
+(tests/support/pki.py); skopeo pushes images into it.
 
 Every request goes to 127.0.0.1 only, and never through a proxy.
 """
@@ -12,12 +14,16 @@ import hashlib
 import io
 import json
 import socket
+import ssl
 import subprocess
 import tarfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.support.pki import KeyPair
+from tests.support.tokens import TokenService
 
 REGISTRY = "/usr/bin/docker-registry"
 
@@ -33,6 +39,19 @@ MANIFEST_TYPES = (MANIFEST_V2, MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
 
 # urllib without the environment's proxies: registry traffic stays on 127.0.0.1.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _tls_opener(ca: Path | None) -> urllib.request.OpenerDirector:
+    """urllib for HTTPS, without proxies: verified against ``ca``, or not at all."""
+    if ca is None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=str(ca))
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
 
 
 def free_port() -> int:
@@ -67,16 +86,34 @@ class Registry:
     """docker-registry on 127.0.0.1 and a free port, storing under ``base``.
 
     With ``user`` and ``password``, every request needs HTTP basic authentication
-    (``auth.htpasswd``: the password is bcrypt-hashed by ``htpasswd -B``).
+    (``auth.htpasswd``: the password is bcrypt-hashed by ``htpasswd -B``). With ``tokens``,
+    every request needs a token of that service (``auth.token``: the registry trusts the
+    service's signing certificate); the registry's own requests (``request``, skopeo's
+    pushes) are made as the service's first user. With ``tls`` (a server certificate for
+    127.0.0.1 and its key), the registry speaks HTTPS only; its own requests verify it
+    against ``ca`` if given, and not at all otherwise.
     """
 
     REALM = "skiff-test-registry"
 
-    def __init__(self, base: Path, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        base: Path,
+        user: str | None = None,
+        password: str | None = None,
+        *,
+        tokens: TokenService | None = None,
+        tls: KeyPair | None = None,
+        ca: Path | None = None,
+    ) -> None:
+        assert tokens is None or user is None, "htpasswd or tokens, not both"
         self.base = base
         self.base.mkdir(parents=True, exist_ok=True)
         self.user = user
         self.password = password
+        self.tokens = tokens
+        self.tls = tls
+        self._opener = _tls_opener(ca) if tls is not None else _opener
         self.port = free_port()
         self.log_path = base / "registry.log"
         self.config_path = base / "config.yml"
@@ -101,11 +138,14 @@ class Registry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"{'https' if self.tls is not None else 'http'}://{self.address}"
 
     @property
     def creds(self) -> str | None:
         """``user:password`` (skopeo's ``--creds``), or None without authentication."""
+        if self.tokens is not None and self.tokens.users:
+            user, password = next(iter(self.tokens.users.items()))
+            return f"{user}:{password}"
         return f"{self.user}:{self.password}" if self.user is not None else None
 
     def _config(self) -> str:
@@ -126,6 +166,21 @@ class Registry:
             f"  addr: 127.0.0.1:{self.port}",
             "  secret: skiff-tests-not-a-secret",
         ]
+        if self.tls is not None:
+            lines += [
+                "  tls:",
+                f"    certificate: {self.tls.cert}",
+                f"    key: {self.tls.key}",
+            ]
+        if self.tokens is not None:
+            lines += [
+                "auth:",
+                "  token:",
+                f"    realm: {self.tokens.realm}",
+                f"    service: {self.tokens.service}",
+                f"    issuer: {self.tokens.issuer}",
+                f"    rootcertbundle: {self.tokens.signer.cert}",
+            ]
         if self.user is not None:
             assert self.password is not None
             htpasswd = self.base / "htpasswd"
@@ -194,7 +249,25 @@ class Registry:
         auth: bool = True,
     ) -> Response:
         """One request to the registry (``path`` starts with ``/v2/``); with ``auth`` and
-        a user, basic credentials are sent. HTTP errors are returned, not raised."""
+        a user, basic credentials are sent; with ``auth`` and a token service, a 401's
+        ``Bearer`` challenge is answered with a token for its scope (as the service's first
+        user). HTTP errors are returned, not raised."""
+        response = self._request(method, path, data, headers, auth)
+        challenge = response.headers.get("www-authenticate", "")
+        if auth and self.tokens is not None and response.status == 401 and challenge:
+            scopes = _challenge_params(challenge).get("scope", "").split()
+            bearer = {"Authorization": "Bearer " + self.tokens.mint(scopes)}
+            response = self._request(method, path, data, {**(headers or {}), **bearer}, False)
+        return response
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str] | None,
+        auth: bool,
+    ) -> Response:
         request = urllib.request.Request(
             self.url + path, data=data, method=method, headers=dict(headers or {})
         )
@@ -202,7 +275,7 @@ class Registry:
             assert self.password is not None
             request.add_header("Authorization", basic_auth(self.user, self.password))
         try:
-            with _opener.open(request, timeout=30) as response:
+            with self._opener.open(request, timeout=30) as response:
                 return Response(
                     response.status,
                     {k.lower(): v for k, v in response.headers.items()},
@@ -297,6 +370,23 @@ class Registry:
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         assert response.headers.get("docker-content-digest") == digest, response
         return digest
+
+
+def _challenge_params(header: str) -> dict[str, str]:
+    """The parameters of ``Bearer realm="...",service="...",scope="..."``."""
+    params: dict[str, str] = {}
+    rest = header.partition(" ")[2]
+    while rest:
+        rest = rest.lstrip(" ,")
+        key, sep, rest = rest.partition("=")
+        if not sep:
+            break
+        if rest.startswith('"'):
+            value, _, rest = rest[1:].partition('"')
+        else:
+            value, _, rest = rest.partition(",")
+        params[key.strip().lower()] = value
+    return params
 
 
 def archive_for_platform(
