@@ -51,16 +51,16 @@ def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
             125,
         )
     engine = _engine(inv)
-    _pull_if_wanted(engine, opts.args[0], opts.pull, opts.platform or "")
+    _pull_if_wanted(engine, opts.args[0], opts.pull, opts.platform or "", opts.quiet)
     if opts.platform:
         _check_platform(engine, opts.args[0], opts.platform)
     container = engine.create(options)
     return engine, container.id
 
 
-def _pull_if_wanted(engine: Engine, name: str, policy: str, platform: str) -> None:
+def _pull_if_wanted(engine: Engine, name: str, policy: str, platform: str, quiet: bool) -> None:
     """``--pull``: ``missing`` pulls an image the store lacks, ``always`` any, ``never``
-    none; the pull's progress goes to stderr, as docker's does."""
+    none; the pull's progress goes to stderr, as docker's does (``-q``: nowhere)."""
     from skiff.cli.registry import pull_with_progress
     from skiff.errors import NotFound
     from skiff.images.reference import is_full_id
@@ -72,8 +72,9 @@ def _pull_if_wanted(engine: Engine, name: str, policy: str, platform: str) -> No
             engine.images.get(name)
             return
         except NotFound:
-            sys.stderr.write(f"Unable to find image '{_with_tag(name)}' locally\n")
-    pull_with_progress(engine.images, name, platform, False, sys.stderr, say_tag=False)
+            if not quiet:
+                sys.stderr.write(f"Unable to find image '{_with_tag(name)}' locally\n")
+    pull_with_progress(engine.images, name, platform, quiet, sys.stderr, say_tag=False)
 
 
 def _check_platform(engine: Engine, name: str, platform: str) -> None:

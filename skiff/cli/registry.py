@@ -28,19 +28,24 @@ def _setup_pull(p: Parser) -> None:
 def _pull(inv: Invocation, opts: Options) -> int:
     from skiff.images import reference
 
-    if opts.all_tags:
-        bare = reference.parse(opts.args[0], default_tag=False)
-        if bare.tag or bare.digest:
-            raise CommandFailed("tag can't be used with --all-tags/-a", 125)
-        names = _remote_tags(bare)
-    else:
-        names = [opts.args[0]]
-    for name in names:
-        ref = pull_with_progress(inv.images(), name, opts.platform or "", opts.quiet, sys.stdout)
-        if not opts.all_tags:
-            sys.stdout.write(f"{str(ref) if ref.domain == 'docker.io' else ref.familiar()}\n")
-    if opts.all_tags:
-        sys.stdout.write(f"{reference.parse(names[0]).familiar_name}\n")
+    if not opts.all_tags:
+        ref, _ = pull_with_progress(
+            inv.images(), opts.args[0], opts.platform or "", opts.quiet, sys.stdout
+        )
+        sys.stdout.write(f"{str(ref) if ref.domain == 'docker.io' else ref.familiar()}\n")
+        return 0
+    bare = reference.parse(opts.args[0], default_tag=False)
+    if bare.tag or bare.digest:
+        raise CommandFailed("tag can't be used with --all-tags/-a")
+    fresh = False
+    for name in _remote_tags(bare):  # one Status line for the repository, as dockerd
+        fresh |= pull_with_progress(
+            inv.images(), name, opts.platform or "", opts.quiet, sys.stdout, status=False
+        )[1]
+    if not opts.quiet:
+        verb = "Downloaded newer image" if fresh else "Image is up to date"
+        sys.stdout.write(f"Status: {verb} for {bare.familiar_name}\n")
+    sys.stdout.write(f"{bare.name if bare.domain == 'docker.io' else bare.familiar_name}\n")
     return 0
 
 
@@ -57,11 +62,17 @@ def _remote_tags(bare: Reference) -> list[str]:
 
 
 def pull_with_progress(
-    store: ImageStore, name: str, platform: str, quiet: bool, out: TextIO, say_tag: bool = True
-) -> Reference:
-    """Pull ``name`` showing Docker's progress on ``out`` (the reference line is the
-    caller's; ``say_tag``: "Using default tag" when ``name`` has none); the reference
-    pulled."""
+    store: ImageStore,
+    name: str,
+    platform: str,
+    quiet: bool,
+    out: TextIO,
+    say_tag: bool = True,
+    status: bool = True,
+) -> tuple[Reference, bool]:
+    """Pull ``name`` showing Docker's progress on ``out``: "Using default tag" when
+    ``name`` has none (``say_tag``) and the "Status:" line (``status``); the reference line
+    is the caller's. The reference pulled, and whether it names a new image."""
     from skiff.cli.progress import LayerProgress
     from skiff.images import reference
     from skiff.registry.pull import pull
@@ -82,9 +93,10 @@ def pull_with_progress(
     finally:
         progress.close()
     progress.say(f"Digest: {pulled.digest}")
-    verb = "Downloaded newer image" if pulled.fresh else "Image is up to date"
-    progress.say(f"Status: {verb} for {ref.familiar()}")
-    return ref
+    if status:
+        verb = "Downloaded newer image" if pulled.fresh else "Image is up to date"
+        progress.say(f"Status: {verb} for {ref.familiar()}")
+    return ref, pulled.fresh
 
 
 # --- push -------------------------------------------------------------------------------
@@ -104,7 +116,7 @@ def _push(inv: Invocation, opts: Options) -> int:
     store = inv.images()
     if opts.all_tags:
         if bare.tag or bare.digest:
-            raise CommandFailed("tag can't be used with --all-tags/-a", 125)
+            raise CommandFailed("tag can't be used with --all-tags/-a")
         refs = [reference.parse(tag) for tag in store.tags_in(bare.name)]
         if not refs:
             raise CommandFailed(
@@ -124,7 +136,7 @@ def _push(inv: Invocation, opts: Options) -> int:
     finally:
         progress.close()
     if opts.quiet:
-        sys.stdout.write(f"{refs[0].familiar()}\n")
+        sys.stdout.write(f"{bare.name if opts.all_tags else refs[0]}\n")
     return 0
 
 

@@ -238,10 +238,8 @@ class Client:
             connection.getresponse().read()
             connection.close()
             return "https"
-        except (ssl.SSLError, ConnectionResetError, http.client.HTTPException):
+        except OSError:  # no TLS there, or nothing at all: HTTP's error is the one to show
             return "http"
-        except OSError:
-            return "https"  # unreachable: the real request reports it
 
     def _new_connection(self, scheme: str) -> http.client.HTTPConnection:
         if scheme == "https":

@@ -67,12 +67,15 @@ def push(
     try:
         image = store.get(str(ref))
     except NotFound:
+        if store.tags_in(ref.name):
+            raise NotFound(f"tag does not exist: {ref.familiar()}") from None
         raise NotFound(
             f"An image does not exist locally with the tag: {ref.familiar_name}"
         ) from None
     sources = _mount_sources(image, ref)
     client = Client(ref.domain, ref.path, actions="pull,push")
     client.scopes += [f"repository:{source}:pull" for source in sources]
+    client.check(client.request("GET", "/v2/"), "checking the registry").read()
     lease = store.lease()
     try:
         return _push(store, image, ref, client, sources, lease, report)
