@@ -24,6 +24,7 @@ from bench import (
     image_archive,
     logs_since,
     network_run,
+    registry_transfer,
     runtime_run,
     soak,
 )
@@ -61,6 +62,10 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
     **{
         name: (partial(image_archive.run_scenario, name), description, "docker", 7)
         for name, description in image_archive.DESCRIPTIONS.items()
+    },
+    **{
+        name: (partial(registry_transfer.run_scenario, name), description, "docker", 7)
+        for name, description in registry_transfer.DESCRIPTIONS.items()
     },
 }
 

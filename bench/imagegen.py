@@ -1,4 +1,5 @@
-"""A deterministic test image: 8 layers, many small files and a few big ones (~500 MiB)."""
+"""A deterministic test image: 8 layers, many small files and a few big ones (~500 MiB), or
+another count of layers, small files and big files."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ SMALL_FILES = 3000  # per layer, 1-24 KiB each
 BIG_FILES = {1: 80, 4: 80, 7: 48}  # layer -> MiB
 
 
-def _layer(index: int, out: Path) -> None:
+def _layer(
+    index: int, out: Path, small_files: int = SMALL_FILES, big_files: dict[int, int] = BIG_FILES
+) -> None:
     rng = random.Random(index)
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         for d in range(40):
@@ -23,15 +26,15 @@ def _layer(index: int, out: Path) -> None:
             info.mode = 0o755
             info.mtime = 1_600_000_000
             tar.addfile(info)
-        for i in range(SMALL_FILES):
+        for i in range(small_files):
             data = rng.randbytes(rng.randint(1, 24) * 1024)
             info = tarfile.TarInfo(f"layer{index}/d{i % 40:02d}/f{i:05d}")
             info.size = len(data)
             info.mode = 0o644
             info.mtime = 1_600_000_000
             tar.addfile(info, io.BytesIO(data))
-        if index in BIG_FILES:
-            size = BIG_FILES[index] << 20
+        if index in big_files:
+            size = big_files[index] << 20
             info = tarfile.TarInfo(f"layer{index}/big.bin")
             info.size = size
             info.mode = 0o644
@@ -48,12 +51,20 @@ def _sha256(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def docker_archive(work: Path, tag: str = "bench/image:latest") -> Path:
-    """Write work/image.tar (docker-archive); returns its path."""
+def docker_archive(
+    work: Path,
+    tag: str = "bench/image:latest",
+    layers_count: int = LAYERS,
+    small_files: int = SMALL_FILES,
+    big_files: dict[int, int] = BIG_FILES,
+) -> Path:
+    """Write work/image.tar (docker-archive) of ``layers_count`` layers, each with
+    ``small_files`` files of 1-24 KiB and, for the layers ``big_files`` names, one file of
+    that many MiB; returns its path."""
     layers = []
-    for i in range(LAYERS):
+    for i in range(layers_count):
         path = work / f"layer{i}.tar"
-        _layer(i, path)
+        _layer(i, path, small_files, big_files)
         layers.append((path, _sha256(path)))
     config = json.dumps(
         {

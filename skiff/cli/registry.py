@@ -108,14 +108,29 @@ def _setup_push(p: Parser) -> None:
 
 
 def _push(inv: Invocation, opts: Options) -> int:
+    """docker push prints its errors bare, as they come in dockerd's progress stream."""
+    from skiff.errors import SkiffError
+
+    try:
+        _push_refs(inv, opts)
+    except SkiffError as e:
+        sys.stdout.flush()
+        sys.stderr.write(f"{e}\n")
+        raise CommandFailed("", 1) from None
+    return 0
+
+
+def _push_refs(inv: Invocation, opts: Options) -> None:
     from skiff.cli.progress import LayerProgress
     from skiff.images import reference
     from skiff.registry.push import push
 
     bare = reference.parse(opts.args[0], default_tag=False)
+    if bare.digest:
+        raise CommandFailed("cannot push a digest reference")
     store = inv.images()
     if opts.all_tags:
-        if bare.tag or bare.digest:
+        if bare.tag:
             raise CommandFailed("tag can't be used with --all-tags/-a")
         refs = [reference.parse(tag) for tag in store.tags_in(bare.name)]
         if not refs:
@@ -125,7 +140,7 @@ def _push(inv: Invocation, opts: Options) -> int:
     else:
         refs = [reference.parse(opts.args[0])]
     progress = LayerProgress(quiet=opts.quiet)
-    if bare.tag is None and bare.digest is None and not opts.all_tags:
+    if bare.tag is None and not opts.all_tags:
         progress.say(f"Using default tag: {refs[0].tag}")
     progress.say(f"The push refers to repository [{refs[0].name}]")
     try:
@@ -137,7 +152,6 @@ def _push(inv: Invocation, opts: Options) -> int:
         progress.close()
     if opts.quiet:
         sys.stdout.write(f"{bare.name if opts.all_tags else refs[0]}\n")
-    return 0
 
 
 # --- login / logout ---------------------------------------------------------------------

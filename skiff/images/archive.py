@@ -502,11 +502,9 @@ def save_docker(store: ImageStore, names: list[str], out: BinaryIO) -> None:
 
 def _oci_manifest(store: ImageStore, image: Image) -> tuple[str, bytes]:
     """The image's manifest: the one it came with if the store has it, else a new one."""
-    row = store.db.execute(
-        "SELECT digest FROM image_manifests WHERE image_id = ? LIMIT 1", (image.id,)
-    ).fetchone()
-    if row is not None and store.content.exists(row["digest"]):
-        return row["digest"], store.content.read(row["digest"])
+    stored = store.stored_manifest(image)
+    if stored is not None:
+        return stored
     config = manifests.descriptor(mt.OCI_CONFIG, image.id, len(image.config_bytes))
     layers = []
     for layer in image.layers():

@@ -236,11 +236,20 @@ class ImageStore:
         return image_id
 
     def add_names(
-        self, image_id: str, tags: Sequence[str] = (), repo_digests: Sequence[str] = ()
+        self,
+        image_id: str,
+        tags: Sequence[str] = (),
+        repo_digests: Sequence[str] = (),
+        manifest_digests: Sequence[str] = (),
     ) -> None:
-        """Tags (moved here from any other image) and repository digests of an image."""
+        """Tags (moved here from any other image), repository digests and manifests (in
+        the content store) of an image."""
         with db.transaction(self.db):
             self._name(image_id, tags, repo_digests)
+            for digest in manifest_digests:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO image_manifests VALUES (?, ?)", (image_id, digest)
+                )
 
     def _name(self, image_id: str, tags: Sequence[str], repo_digests: Sequence[str]) -> None:
         for tag in tags:
@@ -365,6 +374,21 @@ class ImageStore:
         freed += sum(self.layer_dirs.disk_usage(name) for name in dirs)
         self._delete(blobs + dirs)
         return freed
+
+    def stored_manifest(self, image: Image) -> tuple[str, bytes] | None:
+        """A manifest the image came with (pulled, loaded, pushed) whose blobs are all in
+        the content store: its digest and bytes."""
+        rows = self.db.execute(
+            "SELECT digest FROM image_manifests WHERE image_id = ? ORDER BY digest", (image.id,)
+        )
+        for row in list(rows):
+            if not self.content.exists(row["digest"]):
+                continue
+            data = self.content.read(row["digest"])
+            manifest = manifests.parse_manifest(data)
+            if all(self.content.exists(d["digest"]) for d in manifest["layers"]):
+                return row["digest"], data
+        return None
 
     def prune_downloads(self) -> int:
         """Delete the partial downloads no pull is working on (a failed pull keeps its

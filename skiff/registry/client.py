@@ -186,7 +186,7 @@ class Client:
             self.authorization = self._answer(challenge, method, path)
         response = self._send(method, path, headers, body)
         if response.status == 401:
-            detail = error_message(response.read()) or "unauthorized"
+            detail = error_message(response.read()) or "unauthorized: authentication required"
             raise Unauthorized(f'{method.title()} "{self.url(path)}": {detail}', detail)
         return response
 

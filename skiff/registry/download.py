@@ -63,8 +63,14 @@ class Download:
 
     # --- fetching -----------------------------------------------------------------
 
-    def fetch(self, client: Client, progress: Callable[[int], None] = lambda n: None) -> None:
-        """Fetch the rest of the blob, verify it and publish it into the content store."""
+    def fetch(
+        self,
+        client: Client,
+        progress: Callable[[int], None] = lambda n: None,
+        verified: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Fetch the rest of the blob, verify it and publish it into the content store;
+        ``verified()`` runs then, before readers see the end of the blob."""
         if self.done:
             return
         try:
@@ -78,6 +84,7 @@ class Download:
                         raise RegistryError(f"blob {self.digest}: {_cut_message(e)}") from None
                     time.sleep(backoff(attempt))
             self._verify()
+            verified()
         except BaseException as e:
             self.fail(e)
             raise

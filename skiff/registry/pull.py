@@ -91,8 +91,18 @@ def pull(
     held = store.db.execute(
         "SELECT image_id FROM image_manifests WHERE digest = ?", (digest,)
     ).fetchone()
+    if held is None and store.content.exists(manifest["config"]["digest"]):
+        held = store.db.execute(  # the same image, pulled or loaded under another name
+            "SELECT id AS image_id FROM images WHERE id = ?", (manifest["config"]["digest"],)
+        ).fetchone()
     if held is not None:  # the image is here: its names, nothing to fetch
-        store.add_names(held["image_id"], tags, [repo_digest])
+        lease = store.lease()
+        try:
+            store.hold(lease, digest)
+            store.content.put(manifest_bytes, digest)
+            store.add_names(held["image_id"], tags, [repo_digest], [digest])
+        finally:
+            store.release(lease)
         return Pulled(held["image_id"], top_digest, fresh=current != held["image_id"])
     store.clean_abandoned()  # what a killed pull left, before this one adds its own
     lease = store.lease()
@@ -272,9 +282,12 @@ class _Layers:
     def _fetch(self, download: Download) -> None:
         short = _short(download.digest)
         total = download.expected_size or 0
-        download.fetch(self.client, lambda n: self.report(short, "Downloading", n, total))
-        self.report(short, "Verifying Checksum")
-        self.report(short, "Download complete")
+
+        def verified() -> None:  # before the layer's unpack can finish: Docker's order
+            self.report(short, "Verifying Checksum")
+            self.report(short, "Download complete")
+
+        download.fetch(self.client, lambda n: self.report(short, "Downloading", n, total), verified)
 
     def _on_fetched(self, future: Future[None]) -> None:
         if future.exception() is not None:

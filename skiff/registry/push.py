@@ -7,19 +7,20 @@ keeps each compressed layer, so the next push sends the same blob).
 
 Each blob is skipped if the repository has it (HEAD), mounted from another repository of
 the registry that the image was pulled from or pushed to (a cross-repository mount: no
-bytes move), or uploaded: in one PUT up to ``MONOLITHIC_LIMIT``, in PATCH chunks beyond.
+bytes move; three are asked), or uploaded: in one PUT up to ``MONOLITHIC_LIMIT``, in
+PATCH chunks beyond.
 Layers upload five at a time (Docker's ``max-concurrent-uploads``); the manifest goes
 last, and its digest becomes one of the image's RepoDigests.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
-from skiff import db
 from skiff.errors import InvalidArgument, NotFound
 from skiff.images import digest as digests
 from skiff.images import manifest as manifests
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     Report = Callable[..., None]
 
 UPLOADS = 5
+MOUNT_TRIES = 3  # repositories asked to mount a blob before it is uploaded, as dockerd
 MONOLITHIC_LIMIT = 16 << 20
 CHUNK = 32 << 20
 
@@ -63,7 +65,7 @@ def push(
 ) -> Pushed:
     """Push the image ``ref`` names to ``ref``'s repository."""
     if ref.digest:
-        raise InvalidArgument(f"cannot push a digest reference: {ref}")
+        raise InvalidArgument("cannot push a digest reference")
     try:
         image = store.get(str(ref))
     except NotFound:
@@ -106,12 +108,7 @@ def _push(
     digest = _put_manifest(client, ref.tag or "latest", media_type, manifest_bytes)
     store.hold(lease, digest)
     store.content.put(manifest_bytes, digest)
-    with db.transaction(store.db):
-        store.db.execute("INSERT OR IGNORE INTO image_manifests VALUES (?, ?)", (image.id, digest))
-        store.db.execute(
-            "INSERT OR REPLACE INTO repo_digests VALUES (?, ?)",
-            (f"{ref.name}@{digest}", image.id),
-        )
+    store.add_names(image.id, (), [f"{ref.name}@{digest}"], [digest])
     return Pushed(digest, len(manifest_bytes))
 
 
@@ -129,20 +126,15 @@ def _mount_sources(image: Image, ref: Reference) -> list[str]:
 
 def _manifest(store: ImageStore, image: Image, lease: str) -> tuple[str, bytes, list[_Blob]]:
     """(media type, bytes, layer blobs) of the manifest to push."""
-    diff_ids = image.config["rootfs"]["diff_ids"]
-    for row in store.db.execute(
-        "SELECT digest FROM image_manifests WHERE image_id = ?", (image.id,)
-    ):
-        if not store.content.exists(row["digest"]):
-            continue
-        data = store.content.read(row["digest"])
-        manifest = manifests.parse_manifest(data)
+    stored = store.stored_manifest(image)
+    if stored is not None:
+        manifest = manifests.parse_manifest(stored[1])
+        diff_ids = image.config["rootfs"]["diff_ids"]
         blobs = [
             _Blob(d["digest"], d["size"], digests.hex_of(diff_id)[:12])
             for d, diff_id in zip(manifest["layers"], diff_ids, strict=True)
         ]
-        if all(store.content.exists(blob.digest) for blob in blobs):
-            return manifest["mediaType"], data, blobs
+        return manifest["mediaType"], stored[1], blobs
     layers = []
     blobs = []
     for row in image.layers():
@@ -156,18 +148,21 @@ def _manifest(store: ImageStore, image: Image, lease: str) -> tuple[str, bytes, 
         ]
         config = manifests.descriptor(mt.OCI_CONFIG, image.id, len(image.config_bytes))
         return mt.OCI_MANIFEST, manifests.oci_manifest(config, descriptors), blobs
+    # Docker's layout: indented by three, each descriptor's size before its digest
     descriptors = [
-        manifests.descriptor(_DOCKER_TYPES[mt.layer_compression(t)], d, s) for t, d, s in layers
+        {"mediaType": _DOCKER_TYPES[mt.layer_compression(t)], "size": s, "digest": d}
+        for t, d, s in layers
     ]
-    config = manifests.descriptor(mt.DOCKER_CONFIG, image.id, len(image.config_bytes))
-    data = manifests.canonical(
+    config = {"mediaType": mt.DOCKER_CONFIG, "size": len(image.config_bytes), "digest": image.id}
+    data = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": mt.DOCKER_MANIFEST,
             "config": config,
             "layers": descriptors,
-        }
-    )
+        },
+        indent=3,
+    ).encode()
     return mt.DOCKER_MANIFEST, data, blobs
 
 
@@ -209,22 +204,19 @@ class _Uploader:
             return "Layer already exists"
         if head.status not in (404, 405):
             self.client.check(head, f'Head "{head.url}"')
-        location = ""
-        for source in self.sources:
+        for source in self.sources[:MOUNT_TRIES]:
             query = urllib.parse.urlencode({"mount": blob.digest, "from": source})
             response = self.client.request("POST", f"{self.base}/uploads/?{query}")
             response.read()
             if response.status == 201:
                 return f"Mounted from {source}"
-            if response.status == 202:  # not mounted, but an upload session started
-                location = response.header("Location")
-                break
-        if not location:
-            response = self.client.check(
-                self.client.request("POST", f"{self.base}/uploads/"), "starting an upload"
-            )
-            response.read()
-            location = response.header("Location")
+            if response.status == 202:  # not there: the upload session it started goes
+                self.client.request("DELETE", self._path(response.header("Location"))).read()
+        response = self.client.check(
+            self.client.request("POST", f"{self.base}/uploads/"), "starting an upload"
+        )
+        response.read()
+        location = response.header("Location")
         if not location:
             raise RegistryError(f"{self.client.host}: no upload location for {blob.digest}")
         with self.store.content.open(blob.digest) as stream:

@@ -459,11 +459,13 @@ def test_all_tags_with_a_tag_is_refused(skiff: Skiff, busybox: str, registry: Re
     skiff.ok("tag", "busybox", ref)
     for verb in ("push", "pull"):
         result = skiff(verb, "-a", ref, timeout=60)
-        # the docker CLI refuses it before it asks dockerd, with a plain error: exit 1
+        # the docker CLI refuses it before it asks dockerd: exit 1; push's errors are
+        # bare, as docker push prints them
+        prefix = "" if verb == "push" else "Error: "
         assert (result.code, result.out, result.err) == (
             1,
             "",
-            "Error: tag can't be used with --all-tags/-a\n",
+            f"{prefix}tag can't be used with --all-tags/-a\n",
         ), (verb, result)
     assert registry.catalog() == []
 
@@ -547,7 +549,7 @@ def test_push_of_an_image_the_store_lacks_fails(skiff: Skiff, busybox: str, regi
     assert result.code == 1, result
     # Docker prints the header on stdout before it looks the name up
     assert result.out == f"The push refers to repository [{name}]\n"
-    assert result.err == f"Error: An image does not exist locally with the tag: {name}\n"
+    assert result.err == f"An image does not exist locally with the tag: {name}\n"
     assert registry.catalog() == []
     assert images_table(skiff) == before
 
@@ -562,7 +564,7 @@ def test_push_of_a_tag_the_store_lacks_names_the_tag(
     assert result.out == f"Using default tag: latest\nThe push refers to repository [{name}]\n"
     # dockerd (distribution/push_v2.go pushRepository): the repository has tags here, only
     # not this one
-    assert result.err == f"Error: tag does not exist: {name}:latest\n"
+    assert result.err == f"tag does not exist: {name}:latest\n"
     assert registry.catalog() == []
 
 
@@ -574,7 +576,7 @@ def test_push_to_a_registry_that_is_down_fails_and_changes_nothing(skiff: Skiff,
     result = skiff("push", ref, timeout=120)
     assert result.code == 1, result
     # Docker: Get "http://ADDRESS/v2/": dial tcp ADDRESS: connect: connection refused
-    assert result.err.startswith("Error: "), result
+    assert result.err.startswith('Get "http://'), result
     assert result.err.count("\n") == 1 and result.err.endswith("\n"), result
     assert "connection refused" in result.err
     assert result.out.startswith(f"The push refers to repository [{ref.rpartition(':')[0]}]\n")

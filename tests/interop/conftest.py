@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import Skiff
+from tests.support.engine import remove_all_containers
 from tests.support.oci import SKIFF_RUNTIME
+from tests.support.registry import Registry
 
 if os.geteuid() != 0:
     raise pytest.UsageError("tests/interop needs root: the peers run real containers")
@@ -134,3 +137,29 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iter
         log.close()
         subprocess.run(["umount", "-R", str(base / "data")], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def skiff(tmp_path: Path) -> Iterator[Skiff]:
+    """The skiff command with a store of its own and a DOCKER_CONFIG of its own (the
+    credentials of ~/.docker are neither read nor written); its containers are gone
+    afterwards."""
+    cli = Skiff(tmp_path / "skiff")
+    cli.env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+    yield cli
+    leftovers = remove_all_containers(cli)
+    assert not leftovers, "\n".join(leftovers)
+
+
+@pytest.fixture
+def busybox(skiff: Skiff, busybox_tar: Path) -> str:
+    """busybox:latest in ``skiff``, imported with a CMD (as tests/integration's); its ID."""
+    return skiff.ok("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest").strip()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry of its own on 127.0.0.1 (docker-registry, plain HTTP, no auth)."""
+    with Registry(tmp_path / "registry") as running:
+        yield running
+        assert running.process.poll() is None, f"the registry died: {running.log()}"
