@@ -9,29 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from skiff.registry.messages import bar
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
-
-BAR = 50
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1000
-    raise AssertionError("unreachable")
-
-
-def bar(current: int, total: int) -> str:
-    """``[=====>      ]  1.2MB/2.4MB`` (Docker's progress bar)."""
-    if total <= 0:
-        return _size(current)
-    filled = min(BAR, BAR * current // total)
-    arrow = ">" if filled < BAR else ""
-    blank = " " * (BAR - filled - len(arrow))
-    return f"[{'=' * filled}{arrow}{blank}] {_size(current):>8}/{_size(total)}"
 
 
 class LayerProgress:

@@ -15,6 +15,7 @@ import pytest
 from skiff.engine.engine import Engine
 from tests.support.cli import Skiff
 from tests.support.engine import processes_mentioning
+from tests.support.registry import unused_address
 
 ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -70,12 +71,17 @@ def test_docker_exit_codes_125_126_127(skiff: Skiff, busybox: str):
     assert "executable file not found" in missing.err
     directory = skiff("run", "busybox", "/etc")
     assert directory.code == 126
-    unknown_image = skiff("run", "nosuchimage")
+    # the pull it tries goes to a loopback address where nothing listens
+    name = f"{unused_address()}/nosuchimage"
+    unknown_image = skiff("run", name)
     assert unknown_image.code == 125
     assert unknown_image.err.splitlines() == [
-        "Unable to find image 'nosuchimage:latest' locally",
-        "Error: No such image: nosuchimage",
+        f"Unable to find image '{name}:latest' locally",
+        f'Error: Get "http://{name.partition("/")[0]}/v2/nosuchimage/manifests/latest": '
+        "connect: connection refused",
     ]
+    never = skiff("run", "--pull", "never", "nosuchimage")
+    assert (never.code, never.err) == (125, "Error: No such image: nosuchimage\n")
     assert len(Engine(skiff.paths).containers.all()) == 2  # the two that failed to start
     assert skiff("run", "--rm", "busybox", "nope-not-here").code == 127
     assert len(Engine(skiff.paths).containers.all()) == 2  # --rm: removed

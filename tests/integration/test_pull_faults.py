@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_pull import blob_files, partial_files
-from tests.support.cli import Skiff
+from tests.support.cli import SKIFF, Skiff
 from tests.support.engine import remove_all_containers
 from tests.support.faulty_proxy import FaultyProxy, Logged
 from tests.support.images import docker_archive, layer_tar
@@ -408,3 +408,33 @@ def test_prune_after_a_killed_pull_and_a_new_one_leaves_an_empty_store(
     assert other.inspect(ref)["Id"] == image.image_id
     other.ok("system", "prune", "-af")
     assert_empty_store(other)
+
+
+# --- progress on a terminal -------------------------------------------------------------
+
+
+def test_pull_on_a_terminal_draws_a_progress_bar_per_layer(
+    other: Skiff, image: Image, proxy: FaultyProxy
+):
+    """On a terminal, a layer that takes a while to download shows Docker's bar (rich
+    redraws it in place); the lines end with each layer's last status."""
+    from tests.support.terminal import Terminal
+
+    proxy.slow(rate=2 << 20, path=image.big_path)  # the random layer takes about 2 s
+    ref = image.ref(proxy)
+    short = image.big[7:19]
+    terminal = Terminal([SKIFF, "pull", ref], other.env, rows=30, cols=120)
+    try:
+        bar = terminal.expect(
+            rb"%s: Downloading \[=*>? *\] +[0-9.]+[kM]B/[0-9.]+MB" % short.encode(), timeout=30
+        )
+        assert bar
+        terminal.expect(rb"%s: Pull complete" % short.encode(), timeout=30)
+        terminal.expect(rb"Status: Downloaded newer image for " + ref.encode(), timeout=30)
+        assert terminal.process.wait(30) == 0
+    finally:
+        proxy.clear()
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+            terminal.process.wait()
+    assert_pulled(other, image, ref)
