@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -559,3 +560,29 @@ def test_mirrors_are_tried_in_order(
     )
     assert other.inspect("busybox:1")["Id"] == busybox
     assert other.inspect("busybox:1")["RepoDigests"] == [f"busybox@{digest}"]
+
+
+def test_a_token_that_expires_during_a_pull_is_fetched_again(
+    other: Skiff,
+    busybox: str,
+    tokens: TokenService,
+    token_registry: Registry,
+    token_images: dict[str, str],
+):
+    """Tokens that work for 2 s; the image config's first GET is answered 429 with
+    Retry-After: 3, so the requests after it carry an expired token: the registry answers
+    401 and skiff gets a new one."""
+    from tests.support.faulty_proxy import FaultyProxy
+
+    tokens.lifetime = 2
+    with FaultyProxy(token_registry) as proxy:
+        proxy.fail(429, count=1, path=f"/blobs/{busybox}$", retry_after=3)
+        ref = f"{proxy.address}/{PUBLIC}:1"
+        started = time.monotonic()
+        other.ok("pull", "-q", ref)
+        assert time.monotonic() - started > 2.5
+        refused = [e for e in proxy.requests(r"/blobs/") if e.status == 401]
+    assert refused, "no request was refused: the token did not expire"
+    seen = [r for r in tokens.seen() if f"repository:{PUBLIC}:pull" in r.scopes]
+    assert len(seen) >= 2, seen
+    assert other.inspect(ref)["Id"] == busybox

@@ -34,6 +34,8 @@ from tests.support.pki import KeyPair
 SERVICE = "skiff-test-registry"
 ISSUER = "skiff-test-issuer"
 EXPIRES_IN = 300
+# distribution accepts a token this long after its "exp" (clock skew; its token.Leeway)
+LEEWAY = 60
 
 
 def b64url(data: bytes) -> str:
@@ -91,7 +93,11 @@ class TokenService:
         public: list[str] | tuple[str, ...] = (),
         service: str = SERVICE,
         issuer: str = ISSUER,
+        lifetime: float = EXPIRES_IN,
     ) -> None:
+        """``lifetime``: seconds a token works at the registry (its ``exp`` is set that
+        long from now less the registry's leeway, so a short one really expires)."""
+        self.lifetime = lifetime
         self.signer = signer
         self.x5c = [signer.der_b64()]
         self.users = dict(users or {})
@@ -152,8 +158,8 @@ class TokenService:
             "iss": self.issuer,
             "sub": account,
             "aud": audience or self.service,
-            "exp": now + EXPIRES_IN,
-            "nbf": now - 10,
+            "exp": now + round(self.lifetime) - (0 if self.lifetime >= EXPIRES_IN else LEEWAY),
+            "nbf": now - LEEWAY - 10,
             "iat": now,
             "jti": secrets.token_hex(16),
             "access": access,
@@ -233,7 +239,7 @@ def _handler(service: TokenService) -> type[BaseHTTPRequestHandler]:
                 {
                     "token": token,
                     "access_token": token,
-                    "expires_in": EXPIRES_IN,
+                    "expires_in": round(service.lifetime),
                     "issued_at": issued,
                 },
             )
