@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
+COMPOSE_VENV := $(CURDIR)/.venv-compose
+COMPOSE := $(COMPOSE_VENV)/bin/docker-compose
 DEMO := $(CURDIR)/demo
 DEMO_PORT ?= 8080
 
@@ -43,6 +45,7 @@ install: venv
 	$(BIN)/python -m compileall -q skiff
 	ln -sf $(BIN)/skiff /usr/local/bin/skiff
 	ln -sf $(BIN)/skiff-runtime /usr/local/bin/skiff-runtime
+	getent group skiff >/dev/null || groupadd --system skiff  # who may use skiff serve's socket
 
 demo: setup
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
@@ -73,8 +76,16 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-test: setup lint typecheck
+test: setup lint typecheck $(COMPOSE)
 	$(BIN)/pytest -q tests
+
+# docker-compose 1.29.2 (PyPI), an API client of its own for the interop tests. Its
+# PyYAML 5.4.1 has no wheel for Python 3.11 and does not build with Cython 3.
+$(COMPOSE):
+	$(PYTHON) -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install -q "cython<3" wheel setuptools
+	$(COMPOSE_VENV)/bin/pip install -q --no-build-isolation "PyYAML==5.4.1"
+	$(COMPOSE_VENV)/bin/pip install -q docker-compose==1.29.2
 
 bench: setup
 	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(RUNS),--runs $(RUNS))

@@ -323,6 +323,7 @@ COMMAND_MODULES = (
     "attach",
     "networks",
     "registry",
+    "serve",
 )
 
 
@@ -407,6 +408,7 @@ COMMAND_INDEX = {
     "ps": "listing",
     "pull": "registry",
     "push": "registry",
+    "serve": "serve",
     "rename": "containers",
     "restart": "containers",
     "rm": "containers",

@@ -120,41 +120,10 @@ def network_record(network: Network, no_trunc: bool) -> Any:
     )
 
 
-def _matches(network: Network, filters: dict[str, list[str]], in_use: bool) -> bool:
-    from skiff.errors import InvalidArgument
-
-    for name, values in filters.items():
-        if name == "driver" and network.driver not in values:
-            return False
-        if name == "name" and not any(v in network.name for v in values):
-            return False
-        if name == "id" and not any(network.id.startswith(v) for v in values):
-            return False
-        if name == "scope" and "local" not in values:
-            return False
-        if name == "type":
-            kind = "builtin" if network.predefined else "custom"
-            if kind not in values:
-                return False
-        if name == "label":
-            for value in values:
-                key, sep, wanted = value.partition("=")
-                if key not in network.labels or (sep and network.labels[key] != wanted):
-                    return False
-        if name == "dangling":
-            if values not in (["true"], ["1"], ["false"], ["0"]):
-                raise InvalidArgument(f"invalid filter 'dangling={values[0]}'")
-            dangling = values[0] in ("true", "1")
-            if dangling != (not in_use and not network.predefined):
-                return False
-        if name not in ("driver", "name", "id", "scope", "type", "label", "dangling"):
-            raise InvalidArgument(f"invalid filter '{name}'")
-    return True
-
-
 def _ls(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Formatter, TemplateError
     from skiff.cli.volumes import natural_key
+    from skiff.engine.networking import select_networks
 
     source = opts.format or "table"
     if source == "table" and opts.quiet:
@@ -163,9 +132,7 @@ def _ls(inv: Invocation, opts: Options) -> int:
     filters = parse_filters(opts.filter)
     try:
         formatter = Formatter(source, LS_TABLE, LS_HEADERS)
-        networks = [
-            n for n in engine.networks.all() if _matches(n, filters, engine.networks.in_use(n.id))
-        ]
+        networks = select_networks(engine, filters)
         networks.sort(key=lambda n: natural_key(n.name))
         sys.stdout.write(formatter.render([network_record(n, opts.no_trunc) for n in networks]))
     except TemplateError as e:

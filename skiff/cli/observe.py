@@ -288,16 +288,16 @@ def event_view(event: Event) -> Any:
 
 def _events(inv: Invocation, opts: Options) -> int:
     from skiff.cli.format import Template, TemplateError, expand_format
-    from skiff.engine.events import read
+    from skiff.engine.events import check_window, read
+    from skiff.errors import InvalidArgument
 
     now = time.time()
     since = _time_option("since", opts.since, now, wrap=False) if opts.since else None
     until = _time_option("until", opts.until, now, wrap=False) if opts.until else None
-    if until is not None and since is not None and until < since:
-        raise CommandFailed(
-            f"`since` time ({_go_timestamp(since)}) cannot be after "
-            f"`until` time ({_go_timestamp(until)})"
-        )
+    try:
+        check_window(since, until)
+    except InvalidArgument as e:
+        raise CommandFailed(str(e)) from None
     template = None
     if opts.format:
         source = "{{json .}}" if opts.format == "json" else expand_format(opts.format)
@@ -316,12 +316,6 @@ def _events(inv: Invocation, opts: Options) -> int:
                 raise CommandFailed(f"template parsing error: {e}") from None
         sys.stdout.flush()
     return 0
-
-
-def _go_timestamp(nanos: int) -> str:
-    """A time as the docker client sends it to the daemon: ``SECONDS.NANOSECONDS``."""
-    seconds, fraction = divmod(nanos, 1_000_000_000)
-    return f"{seconds}.{fraction:09d}"
 
 
 def register(registry: Registry) -> None:

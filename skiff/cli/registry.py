@@ -27,6 +27,7 @@ def _setup_pull(p: Parser) -> None:
 
 def _pull(inv: Invocation, opts: Options) -> int:
     from skiff.images import reference
+    from skiff.registry.pull import remote_tags
 
     if not opts.all_tags:
         ref, _ = pull_with_progress(
@@ -38,7 +39,7 @@ def _pull(inv: Invocation, opts: Options) -> int:
     if bare.tag or bare.digest:
         raise CommandFailed("tag can't be used with --all-tags/-a")
     fresh = False
-    for name in _remote_tags(bare):  # one Status line for the repository, as dockerd
+    for name in remote_tags(bare):  # one Status line for the repository, as dockerd
         fresh |= pull_with_progress(
             inv.images(), name, opts.platform or "", opts.quiet, sys.stdout, status=False
         )[1]
@@ -47,18 +48,6 @@ def _pull(inv: Invocation, opts: Options) -> int:
         sys.stdout.write(f"Status: {verb} for {bare.familiar_name}\n")
     sys.stdout.write(f"{bare.name if bare.domain == 'docker.io' else bare.familiar_name}\n")
     return 0
-
-
-def _remote_tags(bare: Reference) -> list[str]:
-    """Every tag of a repository, as the registry lists them, as references."""
-    from skiff.registry.client import Client
-
-    client = Client(bare.domain, bare.path)
-    response = client.check(client.get("tags/list"), f"listing the tags of {bare.name}")
-    tags = response.json().get("tags") or []
-    if not tags:
-        raise CommandFailed(f"no tags found for {bare.familiar_name}")
-    return [f"{bare.name}:{tag}" for tag in sorted(tags)]
 
 
 def pull_with_progress(

@@ -552,9 +552,10 @@ def system_prune_warning(all: bool, volumes: bool, filters: dict[str, list[str]]
 
 
 def _system_prune(inv: Invocation, opts: Options) -> int:
-    from skiff.cli.images import containers_using, prune
+    from skiff.cli.images import containers_using
     from skiff.engine import system
     from skiff.engine.networking import prune_networks
+    from skiff.images.remove import prune
     from skiff.units import human_size
 
     filters = parse_filters(opts.filter)

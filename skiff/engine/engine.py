@@ -97,6 +97,11 @@ class Engine:
         self.runtime_root = os.path.join(paths.runroot, "runtime")
         self._images: dict[str, Image] = {}  # by ID: read once per command
 
+    def forget(self) -> None:
+        """Drop what was read once for the last command (a long-lived engine, such as
+        ``skiff serve``'s, calls it before each request)."""
+        self._images.clear()
+
     @property
     def networks(self) -> NetworkStore:
         from skiff.network.networks import NetworkStore

@@ -190,6 +190,55 @@ def last_seq(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
+def check_window(
+    since: int | None, until: int | None, shown: tuple[str, str] | None = None
+) -> None:
+    """The daemon's refusal of a window that ends before it begins (times in ns; the
+    message shows ``shown``, the values as the client sent them, else the times as the
+    docker CLI sends them)."""
+    if until is not None and since is not None and until < since:
+        from skiff.errors import InvalidArgument
+
+        since_text, until_text = shown or (_go_timestamp(since), _go_timestamp(until))
+        raise InvalidArgument(
+            f"`since` time ({since_text}) cannot be after `until` time ({until_text})"
+        )
+
+
+def _go_timestamp(nanos: int) -> str:
+    """A time as the docker client sends it to the daemon: ``SECONDS.NANOSECONDS``."""
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    return f"{seconds}.{fraction:09d}"
+
+
+def start(conn: sqlite3.Connection, since: int | None, until: int | None) -> int:
+    """Where a reader starts (the ``after`` of its first :func:`batch`): at the first
+    event with a window, else after the last one recorded (only new events)."""
+    return 0 if since is not None or until is not None else last_seq(conn)
+
+
+def batch(
+    conn: sqlite3.Connection,
+    after: int,
+    since: int | None,
+    until: int | None,
+    filters: Mapping[str, list[str]],
+) -> tuple[list[Event], int, bool]:
+    """One look at the table: the events after sequence number ``after`` in the window
+    that match the filters, the ``after`` of the next look, and whether there was any
+    event at all (matching or not: a follower that found none waits before it looks
+    again)."""
+    found = _rows(conn, after, since or 0, until)
+    if found:
+        after = found[-1].seq
+    return [event for event in found if matches(event, filters)], after, bool(found)
+
+
+def following(until: int | None) -> bool:
+    """Whether a reader goes on looking for new events: until ``until`` has passed."""
+    return until is None or time.time_ns() <= until
+
+
 def read(
     conn: sqlite3.Connection,
     since: int | None = None,
@@ -201,21 +250,14 @@ def read(
     ones in that window (both inclusive); then, unless ``until`` has passed, new ones as
     they are recorded, until ``until`` or until ``follow()`` is false."""
     wanted = filters or {}
-    after = 0
-    if since is None and until is None:
-        after = last_seq(conn)
-    else:
-        for event in _rows(conn, 0, since or 0, until):
-            after = event.seq
-            if matches(event, wanted):
-                yield event
-    while until is None or time.time_ns() <= until:
+    after = start(conn, since, until)
+    if since is not None or until is not None:
+        found, after, _ = batch(conn, after, since, until, wanted)
+        yield from found
+    while following(until):
         if follow is not None and not follow():
             return
-        found = _rows(conn, after, since or 0, until)
-        for event in found:
-            after = event.seq
-            if matches(event, wanted):
-                yield event
-        if not found:
+        found, after, any_event = batch(conn, after, since, until, wanted)
+        yield from found
+        if not any_event:
             time.sleep(POLL_INTERVAL)

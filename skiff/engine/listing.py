@@ -351,3 +351,40 @@ def select(
         if chosen.after_limit(container):
             listed.append(container)
     return listed
+
+
+def summary(container: Container, facts: Facts, now: float, size: bool = False) -> dict[str, Any]:
+    """Docker's ContainerSummary (an entry of GET /containers/json)."""
+    from skiff.engine.inspect import (
+        command_text,
+        network_mode,
+        networks,
+        state_name,
+        status_text,
+    )
+    from skiff.engine.volumes import inspect_mounts
+
+    state = container.state
+    entry: dict[str, Any] = {
+        "Id": container.id,
+        "Names": ["/" + container.name],
+        "Image": image_shown(container, facts),
+        "ImageID": container.image_id,
+        "Command": command_text(state),
+        "Created": int(container.created),
+        "Ports": summary_ports(container),
+        "Labels": labels(container, facts),
+        "State": state_name(state),
+        "Status": status_text(state, now),
+        "HostConfig": {"NetworkMode": network_mode(container.options.get("network") or "")},
+        "NetworkSettings": {"Networks": networks(container)},
+        "Mounts": inspect_mounts(facts.mounts(container)),
+    }
+    if size:
+        from skiff.engine.filesystem import ContainerFiles
+        from skiff.engine.inspect import writable_size
+
+        rw = writable_size(ContainerFiles(facts.containers.paths, container.id).upper)
+        entry["SizeRw"] = rw
+        entry["SizeRootFs"] = rw + facts.image_size(container.image_id)
+    return entry

@@ -270,9 +270,12 @@ def _rfc3339(unix: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix)) + f".{int(unix % 1 * 1e9):09d}Z"
 
 
-def inspect_network(engine: Engine, network: Network) -> dict[str, Any]:
+def inspect_network(
+    engine: Engine, network: Network, with_containers: bool = True
+) -> dict[str, Any]:
     """Docker's ``Network`` (API 1.45, GET /networks/{id}) with the containers it has
-    endpoints for."""
+    endpoints for (none with ``with_containers`` False: GET /networks, as dockerd lists
+    networks)."""
     config: list[dict[str, str]] = []
     if network.subnet:
         entry = {"Subnet": network.subnet}
@@ -281,7 +284,7 @@ def inspect_network(engine: Engine, network: Network) -> dict[str, Any]:
         entry["Gateway"] = network.gateway
         config.append(entry)
     containers = {}
-    for container_id in engine.networks.containers_of(network.id):
+    for container_id in engine.networks.containers_of(network.id) if with_containers else []:
         for endpoint in engine.endpoints.endpoints(container_id):
             if endpoint.network.id != network.id:
                 continue
@@ -314,6 +317,48 @@ def inspect_network(engine: Engine, network: Network) -> dict[str, Any]:
         "Options": dict(network.options),
         "Labels": dict(network.labels),
     }
+
+
+def _network_matches(network: Network, filters: dict[str, list[str]], in_use: bool) -> bool:
+    """Docker's filters of ``network ls`` (GET /networks): ``driver``, ``name`` (part of
+    the name), ``id`` (a prefix), ``scope``, ``type`` (``builtin``/``custom``), ``label``
+    (``KEY`` or ``KEY=VALUE``), ``dangling``."""
+    for name, values in filters.items():
+        if name == "driver" and network.driver not in values:
+            return False
+        if name == "name" and not any(v in network.name for v in values):
+            return False
+        if name == "id" and not any(network.id.startswith(v) for v in values):
+            return False
+        if name == "scope" and "local" not in values:
+            return False
+        if name == "type":
+            kind = "builtin" if network.predefined else "custom"
+            if kind not in values:
+                return False
+        if name == "label":
+            for value in values:
+                key, sep, wanted = value.partition("=")
+                if key not in network.labels or (sep and network.labels[key] != wanted):
+                    return False
+        if name == "dangling":
+            if values not in (["true"], ["1"], ["false"], ["0"]):
+                raise InvalidArgument(f"invalid filter 'dangling={values[0]}'")
+            dangling = values[0] in ("true", "1")
+            if dangling != (not in_use and not network.predefined):
+                return False
+    return True
+
+
+def select_networks(engine: Engine, filters: dict[str, list[str]]) -> list[Network]:
+    """``network ls`` (GET /networks): the networks that match Docker's filters, by name."""
+    from skiff.network.networks import LIST_FILTERS
+
+    for name in filters:
+        if name not in LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{name}'")
+    store = engine.networks
+    return [n for n in store.all() if _network_matches(n, filters, store.in_use(n.id))]
 
 
 def connect(

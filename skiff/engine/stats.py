@@ -13,6 +13,11 @@ gives the host's CPU time, for Docker's CPU percentage:
 
 Memory usage is Docker's: usage less inactive file pages (``total_inactive_file`` on v1,
 ``inactive_file`` on v2); a limit above the host's memory is the host's memory.
+
+The API's stats (GET /containers/{id}/stats) are Docker's whole documents instead
+(:class:`StatsReader`): the same files read in full (every ``memory.stat`` key, the CPU
+time by mode, the block I/O by device, the network by interface), the raw memory usage
+(the client subtracts the inactive file pages), as dockerd's collector reports them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from skiff.cgroups.hierarchy import Hierarchy, hierarchies, mode, parse_proc_cgr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from skiff.engine.containers import Container
 
 _V1_BLKIO = (
@@ -312,3 +319,345 @@ class Collector:
             self._counters.pop(gone, None)
             self._previous.pop(gone, None)
         return rows
+
+
+# --- Docker's stats documents (GET /containers/{id}/stats) -----------------------------
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+_BLKIO_LISTS = (
+    "io_service_bytes_recursive",
+    "io_serviced_recursive",
+    "io_queue_recursive",
+    "io_service_time_recursive",
+    "io_wait_time_recursive",
+    "io_merged_recursive",
+    "io_time_recursive",
+    "sectors_recursive",
+)
+_NET_FIELDS = (
+    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
+    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped",
+)  # fmt: skip
+# The memory.stat keys dockerd reports (the fields of containerd's cgroup metrics), by
+# cgroup version: the others are left out, a missing one is 0.
+_MEMORY_V1_COUNTERS = (
+    "active_anon", "active_file", "cache", "dirty", "inactive_anon", "inactive_file",
+    "mapped_file", "pgfault", "pgmajfault", "pgpgin", "pgpgout", "rss", "rss_huge",
+    "unevictable", "writeback",
+)  # fmt: skip
+_MEMORY_V1_KEYS = (
+    *_MEMORY_V1_COUNTERS,
+    *("total_" + key for key in _MEMORY_V1_COUNTERS),
+    "hierarchical_memory_limit",
+    "hierarchical_memsw_limit",
+)
+_MEMORY_V2_KEYS = (
+    "anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty",
+    "file_writeback", "anon_thp", "inactive_anon", "active_anon", "inactive_file",
+    "active_file", "unevictable", "slab_reclaimable", "slab_unreclaimable", "pgfault",
+    "pgmajfault", "workingset_refault", "workingset_activate", "workingset_nodereclaim",
+    "pgrefill", "pgscan", "pgsteal", "pgactivate", "pgdeactivate", "pglazyfree",
+    "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc",
+)  # fmt: skip
+# /proc/net/dev's columns of those fields (receive: bytes packets errs drop ...; transmit
+# from the ninth on).
+_NET_COLUMNS = (0, 1, 2, 3, 8, 9, 10, 11)
+
+
+def _zero_cpu() -> dict[str, Any]:
+    return {
+        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    }
+
+
+def go_time(nanos: int) -> str:
+    """Go's ``time.Time`` in JSON (RFC 3339, UTC, the fraction's trailing zeros dropped)."""
+    import time
+
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if fraction:
+        text += f".{fraction:09d}".rstrip("0")
+    return text + "Z"
+
+
+def zero_document(container: Container) -> dict[str, Any]:
+    """What dockerd answers for a container that does not run (its StatsJSON's zero
+    value, with the name and ID)."""
+    return {
+        "read": ZERO_TIME,
+        "preread": ZERO_TIME,
+        "pids_stats": {},
+        "blkio_stats": dict.fromkeys(_BLKIO_LISTS),
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": _zero_cpu(),
+        "precpu_stats": _zero_cpu(),
+        "memory_stats": {},
+        "name": "/" + container.name,
+        "id": container.id,
+    }
+
+
+def _memory_stats(path: str, keys: tuple[str, ...]) -> dict[str, int]:
+    """memory.stat's ``keys``, in Go's order of a map (sorted)."""
+    found = _stat_map(path)
+    return {key: found.get(key, 0) for key in sorted(keys)}
+
+
+def _stat_map(path: str) -> dict[str, int]:
+    """A flat keyed file (``key value`` lines) as a dict; {} when missing."""
+    try:
+        data = _read(path)
+    except OSError:
+        return {}
+    found = {}
+    for line in data.decode(errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            found[key] = int(value)
+    return found
+
+
+class _Document:
+    """Docker's figures of one running container, read from its cgroup and network
+    namespace (Docker's names: ``cpu_stats``, ``memory_stats``, ``pids_stats``,
+    ``blkio_stats``, ``networks``)."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+        self.host = counters.host
+        self.dirs = counters.dirs
+
+    def read(self) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        if self.host.unified:
+            directory = self.dirs.get("unified", "")
+            document["pids_stats"] = self._pids(directory)
+            document["blkio_stats"] = self._blkio_v2(directory)
+            document["cpu_stats"] = self._cpu_v2(directory)
+            document["memory_stats"] = self._memory_v2(directory)
+        else:
+            document["pids_stats"] = self._pids(self.dirs.get("pids", ""))
+            document["blkio_stats"] = self._blkio_v1()
+            document["cpu_stats"] = self._cpu_v1()
+            document["memory_stats"] = self._memory_v1()
+        document["cpu_stats"]["system_cpu_usage"] = self.host.cpu_time()
+        document["cpu_stats"]["online_cpus"] = self.host.cpus
+        networks = self._networks()
+        if networks is not None:
+            document["networks"] = networks
+        return document
+
+    def _cap(self, limit: int) -> int:
+        memory = self.host.memory
+        return memory if limit == 0 or limit > memory > 0 else limit
+
+    @staticmethod
+    def _pids(directory: str) -> dict[str, int]:
+        if not directory:
+            return {}
+        pids = {"current": _number(os.path.join(directory, "pids.current"))}
+        limit = _number(os.path.join(directory, "pids.max"))
+        if limit:
+            pids["limit"] = limit
+        return pids
+
+    # cgroup v2
+
+    def _cpu_v2(self, directory: str) -> dict[str, Any]:
+        stat = _stat_map(os.path.join(directory, "cpu.stat")) if directory else {}
+        return {
+            "cpu_usage": {
+                "total_usage": stat.get("usage_usec", 0) * 1000,
+                "usage_in_kernelmode": stat.get("system_usec", 0) * 1000,
+                "usage_in_usermode": stat.get("user_usec", 0) * 1000,
+            },
+            "throttling_data": {
+                "periods": stat.get("nr_periods", 0),
+                "throttled_periods": stat.get("nr_throttled", 0),
+                "throttled_time": stat.get("throttled_usec", 0) * 1000,
+            },
+        }
+
+    def _memory_v2(self, directory: str) -> dict[str, Any]:
+        if not directory:
+            return {}
+        return {
+            "usage": _number(os.path.join(directory, "memory.current")),
+            "stats": _memory_stats(os.path.join(directory, "memory.stat"), _MEMORY_V2_KEYS),
+            "limit": self._cap(_number(os.path.join(directory, "memory.max"))),
+        }
+
+    @staticmethod
+    def _blkio_v2(directory: str) -> dict[str, Any]:
+        blkio: dict[str, Any] = dict.fromkeys(_BLKIO_LISTS)
+        try:
+            data = _read(os.path.join(directory, "io.stat")) if directory else b""
+        except OSError:
+            data = b""
+        entries = []
+        for line in data.decode(errors="replace").splitlines():
+            device, *pairs = line.split()
+            major, _, minor = device.partition(":")
+            values = dict(pair.partition("=")[::2] for pair in pairs)
+            for key, op in (("rbytes", "read"), ("wbytes", "write")):
+                if values.get(key, "").isdigit():
+                    entries.append(
+                        {
+                            "major": int(major),
+                            "minor": int(minor),
+                            "op": op,
+                            "value": int(values[key]),
+                        }
+                    )
+        blkio["io_service_bytes_recursive"] = entries or None
+        return blkio
+
+    # cgroup v1
+
+    def _cpu_v1(self) -> dict[str, Any]:
+        cpu = _zero_cpu()
+        cpuacct = self.dirs.get("cpuacct")
+        if cpuacct:
+            usage = cpu["cpu_usage"]
+            usage["total_usage"] = _number(os.path.join(cpuacct, "cpuacct.usage"))
+            try:
+                percpu = _read(os.path.join(cpuacct, "cpuacct.usage_percpu")).split()
+                usage["percpu_usage"] = [int(v) for v in percpu]
+            except OSError:
+                pass
+            ticks = _stat_map(os.path.join(cpuacct, "cpuacct.stat"))
+            usage["usage_in_kernelmode"] = ticks.get("system", 0) * self.host.ticks
+            usage["usage_in_usermode"] = ticks.get("user", 0) * self.host.ticks
+            cpu["cpu_usage"] = {
+                key: usage[key]
+                for key in (
+                    "total_usage",
+                    "percpu_usage",
+                    "usage_in_kernelmode",
+                    "usage_in_usermode",
+                )
+                if key in usage
+            }
+        if "cpu" in self.dirs:
+            stat = _stat_map(os.path.join(self.dirs["cpu"], "cpu.stat"))
+            cpu["throttling_data"] = {
+                "periods": stat.get("nr_periods", 0),
+                "throttled_periods": stat.get("nr_throttled", 0),
+                "throttled_time": stat.get("throttled_time", 0),
+            }
+        return cpu
+
+    def _memory_v1(self) -> dict[str, Any]:
+        directory = self.dirs.get("memory")
+        if not directory:
+            return {}
+        memory: dict[str, Any] = {
+            "usage": _number(os.path.join(directory, "memory.usage_in_bytes")),
+            "max_usage": _number(os.path.join(directory, "memory.max_usage_in_bytes")),
+            "stats": _memory_stats(os.path.join(directory, "memory.stat"), _MEMORY_V1_KEYS),
+        }
+        failcnt = _number(os.path.join(directory, "memory.failcnt"))
+        if failcnt:
+            memory["failcnt"] = failcnt
+        memory["limit"] = self._cap(_number(os.path.join(directory, "memory.limit_in_bytes")))
+        return memory
+
+    def _blkio_v1(self) -> dict[str, Any]:
+        blkio: dict[str, Any] = {key: [] for key in _BLKIO_LISTS}
+        for path in self.counters.blkio:
+            try:
+                data = _read(path)
+            except OSError:
+                continue
+            entries = []
+            for line in data.decode(errors="replace").splitlines():
+                fields = line.split()
+                if len(fields) != 3 or ":" not in fields[0] or not fields[2].isdigit():
+                    continue
+                major, _, minor = fields[0].partition(":")
+                entries.append(
+                    {
+                        "major": int(major),
+                        "minor": int(minor),
+                        "op": fields[1],
+                        "value": int(fields[2]),
+                    }
+                )
+            if entries:
+                blkio["io_service_bytes_recursive"] = entries
+                break
+        return blkio
+
+    def _networks(self) -> dict[str, dict[str, int]] | None:
+        """By interface of the container's own network namespace (``lo`` left out); None
+        for a container without one (``host``, ``container:X``)."""
+        if not self.counters.net_dev:
+            return None
+        try:
+            data = _read(self.counters.net_dev)
+        except OSError:
+            return None
+        interfaces = {}
+        for line in data.split(b"\n")[2:]:
+            name, sep, values = line.partition(b":")
+            if not sep or name.strip() == b"lo":
+                continue
+            columns = values.split()
+            interfaces[name.strip().decode()] = {
+                field: int(columns[column])
+                for field, column in zip(_NET_FIELDS, _NET_COLUMNS, strict=True)
+            }
+        return interfaces or None
+
+
+class StatsReader:
+    """Docker's stats documents of one container, one per :meth:`read`, each with the
+    CPU figures and time of the one before as ``precpu_stats`` and ``preread`` (the
+    first's are zero, as dockerd's first in a stream)."""
+
+    def __init__(self) -> None:
+        self.host = Host()
+        self._pid = 0
+        self._counters: Counters | None = None
+        self._pre_cpu: dict[str, Any] = _zero_cpu()
+        self._pre_read = ZERO_TIME
+
+    def read(self, container: Container) -> dict[str, Any] | None:
+        """The container's figures now; None when it does not run."""
+        import time
+
+        state = container.state
+        pid = int(state.get("Pid") or 0) if state.get("Running") else 0
+        if pid <= 0 or state.get("Restarting"):
+            return None
+        if pid != self._pid or self._counters is None:
+            network = str(container.options.get("network") or "")
+            own_network = network != "host" and not network.startswith("container:")
+            try:
+                self._counters = Counters(self.host, pid, own_network)
+            except OSError:  # the process has just exited
+                return None
+            self._pid = pid
+            self._pre_cpu, self._pre_read = _zero_cpu(), ZERO_TIME
+        figures = _Document(self._counters).read()
+        read = go_time(time.time_ns())
+        document = {
+            "read": read,
+            "preread": self._pre_read,
+            "pids_stats": figures["pids_stats"],
+            "blkio_stats": figures["blkio_stats"],
+            "num_procs": 0,
+            "storage_stats": {},
+            "cpu_stats": figures["cpu_stats"],
+            "precpu_stats": self._pre_cpu,
+            "memory_stats": figures["memory_stats"],
+            "name": "/" + container.name,
+            "id": container.id,
+        }
+        if "networks" in figures:
+            document["networks"] = figures["networks"]
+        self._pre_cpu, self._pre_read = figures["cpu_stats"], read
+        return document

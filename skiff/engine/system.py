@@ -518,33 +518,47 @@ def _usage(items: list[Any], total: int, active: int, reclaimable: int) -> dict[
     }
 
 
-def disk_usage(engine: Engine) -> dict[str, dict[str, Any]]:
+DISK_USAGE_TYPES = ("container", "image", "volume", "build-cache")
+
+
+def disk_usage(
+    engine: Engine, types: tuple[str, ...] = DISK_USAGE_TYPES
+) -> dict[str, dict[str, Any]]:
     """``system df``: Images, Containers, Volumes and BuildCache, each with TotalCount,
     ActiveCount, TotalSize and Reclaimable (bytes) and its Items: ImageSummary rows (with
-    SharedSize and Containers), ``{"Container": Container, "SizeRw": bytes}``, volumes."""
+    SharedSize and Containers), ``{"Container": Container, "SizeRw": bytes}``, volumes.
+    Only the ``types`` asked for are measured (GET /system/df?type=): the others are
+    empty."""
     from skiff.images.inspect import disk_usage as image_usage
 
-    containers = engine.containers.all()
-    users: dict[str, list[str]] = {}
-    for container in containers:
-        users.setdefault(container.image_id, []).append(container.id)
-    images = image_usage(engine.images, lambda image_id: users.get(image_id, []))
-    rows = []
-    total = reclaimable = active = 0
-    for container in containers:
-        size = container_size(engine.paths, container.id)
-        rows.append({"Container": container, "SizeRw": size})
-        total += size
-        if is_active(container):
-            active += 1
-        else:
-            reclaimable += size
-    return {
-        "Images": _usage(images["Images"], images["Size"], images["Active"], images["Reclaimable"]),
-        "Containers": _usage(rows, total, active, reclaimable),
-        "Volumes": volume_usage(engine),
-        "BuildCache": _usage([], 0, 0, 0),
-    }
+    for kind in types:
+        if kind not in DISK_USAGE_TYPES:
+            raise InvalidArgument(f"unknown object type: {kind}")
+    containers = engine.containers.all() if {"container", "image"} & set(types) else []
+    usage = {key: _usage([], 0, 0, 0) for key in ("Images", "Containers", "Volumes", "BuildCache")}
+    if "image" in types:
+        users: dict[str, list[str]] = {}
+        for container in containers:
+            users.setdefault(container.image_id, []).append(container.id)
+        images = image_usage(engine.images, lambda image_id: users.get(image_id, []))
+        usage["Images"] = _usage(
+            images["Images"], images["Size"], images["Active"], images["Reclaimable"]
+        )
+    if "container" in types:
+        rows = []
+        total = reclaimable = active = 0
+        for container in containers:
+            size = container_size(engine.paths, container.id)
+            rows.append({"Container": container, "SizeRw": size})
+            total += size
+            if is_active(container):
+                active += 1
+            else:
+                reclaimable += size
+        usage["Containers"] = _usage(rows, total, active, reclaimable)
+    if "volume" in types:
+        usage["Volumes"] = volume_usage(engine)
+    return usage
 
 
 def volume_usage(engine: Engine) -> dict[str, Any]:

@@ -392,6 +392,32 @@ def _measure(region: Region, compression: str, diff_id: str, what: str) -> int:
     return reader.count
 
 
+def tag_owners(store: ImageStore) -> dict[str, str]:
+    """Every tag of the store -> its image's ID (what a load may take over)."""
+    return {tag: image.id for image in store.images() for tag in image.tags}
+
+
+def load_messages(before: dict[str, str], loaded: list[Loaded]) -> list[str]:
+    """What ``docker load`` prints (the daemon's words, which the Engine API streams), given
+    the store's :func:`tag_owners` before the load.
+
+    Docker's quirk too: the IDs of every image are listed when the archive's last image has
+    no tag (moby's tarexport counts only the last image's tags)."""
+    out = []
+    for item in loaded:
+        for tag in item.tags:
+            old = before.get(tag)
+            if old and old != item.image_id:
+                out.append(
+                    f"The image {_familiar(tag)} already exists, renaming the old one with ID"
+                    f" {old} to empty string"
+                )
+            out.append(f"Loaded image: {_familiar(tag)}")
+    if loaded and not loaded[-1].tags:
+        out += [f"Loaded image ID: {item.image_id}" for item in loaded]
+    return out
+
+
 # --- save ---------------------------------------------------------------------------------
 
 

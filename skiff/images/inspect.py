@@ -569,6 +569,20 @@ def footprint(image: Image, directories: dict[str, int] | None = None) -> dict[s
     return items
 
 
+def shared_sizes(images: list[Image]) -> dict[str, int]:
+    """Image ID -> bytes of its layers that another of ``images`` uses too (an
+    ImageSummary's SharedSize)."""
+    layers = {image.id: image.layers() for image in images}
+    users: dict[str, int] = {}
+    for rows in layers.values():
+        for layer in rows:
+            users[layer["chain_id"]] = users.get(layer["chain_id"], 0) + 1
+    return {
+        image_id: sum(layer["size"] for layer in rows if users[layer["chain_id"]] > 1)
+        for image_id, rows in layers.items()
+    }
+
+
 def disk_usage(store: ImageStore, in_use: InUse | None = None) -> dict[str, Any]:
     """The Images part of ``docker system df``: the store's real disk use (its blobs and
     layer directories, as ``du`` counts them), what removing every image no container
@@ -590,19 +604,13 @@ def disk_usage(store: ImageStore, in_use: InUse | None = None) -> dict[str, Any]
         total += directories[entry.name]
     images = sorted(store.images(), key=created_key, reverse=True)
     users = {image.id: in_use(image.id) for image in images}
-    layer_users: dict[str, int] = {}
-    for image in images:
-        for layer in image.layers():
-            layer_users[layer["chain_id"]] = layer_users.get(layer["chain_id"], 0) + 1
+    shared = shared_sizes(images)
     active: dict[str, int] = {}
     unused: dict[str, int] = {}
     rows = []
     for image in images:
-        shared = sum(
-            layer["size"] for layer in image.layers() if layer_users[layer["chain_id"]] > 1
-        )
         row = summary(image, *_refs(image), containers=len(users[image.id]))
-        row["SharedSize"] = shared
+        row["SharedSize"] = shared[image.id]
         rows.append(row)
         (active if users[image.id] else unused).update(footprint(image, directories))
     reclaimable = sum(size for item, size in unused.items() if item not in active)

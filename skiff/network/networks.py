@@ -168,6 +168,8 @@ class NetworkStore:
                 raise Conflict(f"only one instance of {driver!r} network is allowed")
             raise NotFound(f'plugin "{driver}" not found')
         check_name(name)
+        if name in PREDEFINED:
+            raise Conflict(f"operation is not permitted on predefined {name} network")
         subnet, gateway, ip_range = _check_addresses(subnet, gateway, ip_range)
         options = dict(options or {})
         network_id = os.urandom(32).hex()

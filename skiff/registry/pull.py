@@ -66,13 +66,15 @@ def pull(
     ref: Reference,
     platform: str = "",
     report: Report = lambda layer, status, current=0, total=0: None,
+    credentials: tuple[str, str] | None = None,
 ) -> Pulled:
     """Pull ``ref``; ``report(short_digest, status, current, total)`` tells each layer's
     progress (bytes for "Downloading" and "Extracting"), and ``report("", "")`` that the
-    manifest was found."""
+    manifest was found. ``credentials`` (user, password) stand in for the stored ones (the
+    Engine API's X-Registry-Auth)."""
     wanted = parse_platform(platform) if platform else (*host_platform(), "")
     name = str(ref)
-    client, (manifest_bytes, media_type, digest) = _resolve(ref, name)
+    client, (manifest_bytes, media_type, digest) = _resolve(ref, name, credentials)
     if ref.digest and digest != ref.digest:
         raise InvalidArgument(f"manifest verification failed for digest {ref.digest}")
     top_digest = digest  # the list's, for an index: what Docker reports and records
@@ -131,19 +133,39 @@ def pull(
     return Pulled(image_id, top_digest, fresh=current != image_id)
 
 
-def _resolve(ref: Reference, name: str) -> tuple[Client, tuple[bytes, str, str]]:
+def _resolve(
+    ref: Reference, name: str, credentials: tuple[str, str] | None = None
+) -> tuple[Client, tuple[bytes, str, str]]:
     """The client of the registry (or docker.io's first mirror) that has the manifest."""
     endpoints: list[str] = []
     if ref.domain == "docker.io":
         endpoints = [str(m) for m in registry_settings().get("mirrors") or []]
     for endpoint in endpoints:
-        client = Client(ref.domain, ref.path, endpoint=endpoint)
+        client = _client(ref, credentials, endpoint)
         try:
             return client, _manifest(client, ref.digest or ref.tag or "latest", name)
         except (RegistryError, NotFound):
             continue  # the next mirror, then Docker Hub itself, as dockerd does
-    client = Client(ref.domain, ref.path)
+    client = _client(ref, credentials)
     return client, _manifest(client, ref.digest or ref.tag or "latest", name)
+
+
+def _client(ref: Reference, credentials: tuple[str, str] | None, endpoint: str = "") -> Client:
+    client = Client(ref.domain, ref.path, endpoint=endpoint)
+    if credentials is not None:
+        client.credentials = credentials
+    return client
+
+
+def remote_tags(bare: Reference, credentials: tuple[str, str] | None = None) -> list[str]:
+    """Every tag of a repository, as the registry lists them, as references (``pull
+    --all-tags``)."""
+    client = _client(bare, credentials)
+    response = client.check(client.get("tags/list"), f"listing the tags of {bare.name}")
+    tags = response.json().get("tags") or []
+    if not tags:
+        raise NotFound(f"no tags found for {bare.familiar_name}")
+    return [f"{bare.name}:{tag}" for tag in sorted(tags)]
 
 
 def _current(store: ImageStore, ref: Reference, repo_digest: str) -> str | None:

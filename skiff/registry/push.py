@@ -62,8 +62,10 @@ def push(
     store: ImageStore,
     ref: Reference,
     report: Report = lambda layer, status, current=0, total=0: None,
+    credentials: tuple[str, str] | None = None,
 ) -> Pushed:
-    """Push the image ``ref`` names to ``ref``'s repository."""
+    """Push the image ``ref`` names to ``ref``'s repository; ``credentials`` (user,
+    password) stand in for the stored ones (the Engine API's X-Registry-Auth)."""
     if ref.digest:
         raise InvalidArgument("cannot push a digest reference")
     try:
@@ -76,6 +78,8 @@ def push(
         ) from None
     sources = _mount_sources(image, ref)
     client = Client(ref.domain, ref.path, actions="pull,push")
+    if credentials is not None:
+        client.credentials = credentials
     client.scopes += [f"repository:{source}:pull" for source in sources]
     client.check(client.request("GET", "/v2/"), "checking the registry").read()
     lease = store.lease()

@@ -1,5 +1,6 @@
 """Real peers driving skiff-runtime: podman (through conmon) and dockerd (through containerd)."""
 
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.support.cli import Skiff
 from tests.support.engine import remove_all_containers
 from tests.support.oci import SKIFF_RUNTIME
 from tests.support.registry import Registry
+from tests.support.terminal import Terminal
 
 if os.geteuid() != 0:
     raise pytest.UsageError("tests/interop needs root: the peers run real containers")
@@ -163,3 +166,112 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     with Registry(tmp_path / "registry") as running:
         yield running
         assert running.process.poll() is None, f"the registry died: {running.log()}"
+
+
+class SkiffApi:
+    """``skiff serve`` on a socket of its own, over the store of ``skiff``: ``docker``
+    runs Debian's docker CLI against it, ``client`` is docker-py's, ``terminal`` runs the
+    CLI on a real pseudo-terminal; ``log`` is what the server wrote to its stderr."""
+
+    def __init__(self, skiff: Skiff, socket: Path, log: Path) -> None:
+        self.skiff = skiff
+        self.socket = socket
+        self.log_path = log
+        self.env = {
+            **skiff.env,
+            "DOCKER_HOST": f"unix://{socket}",
+            "DOCKER_CONFIG": skiff.env["DOCKER_CONFIG"],
+            "TERM": "xterm",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self._clients: list[Any] = []
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def docker(
+        self, *args: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """``docker ARGS`` against skiff serve (its stdin empty unless ``input``)."""
+        return subprocess.run(
+            ["docker", *args],
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+
+    def ok(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
+        """``docker ARGS``'s output; it must succeed and print nothing on stderr."""
+        result = self.docker(*args, input=input, timeout=timeout)
+        assert (result.returncode, result.stderr) == (0, ""), (
+            f"docker {' '.join(args)}: exit {result.returncode}\n"
+            f"stdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+        )
+        return result.stdout
+
+    def popen(self, *args: str, **kw: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["docker", *args], env=self.env, **kw)
+
+    def terminal(self, *args: str, rows: int = 30, cols: int = 100) -> Terminal:
+        return Terminal(["docker", *args], self.env, rows=rows, cols=cols)
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return json.loads(self.ok("inspect", name))[0]
+
+    def client(self) -> Any:
+        """docker-py's high-level client on the socket (closed at the end)."""
+        import docker
+
+        client = docker.DockerClient(base_url=f"unix://{self.socket}", timeout=60)
+        self._clients.append(client)
+        return client
+
+    def start(self) -> None:
+        with open(self.log_path, "wb") as log:
+            self.process = self.skiff.popen(
+                "serve", "-H", f"unix://{self.socket}",
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "API listening" not in self.log():
+            assert self.process.poll() is None, f"skiff serve died:\n{self.log()}"
+            assert time.monotonic() < deadline, f"skiff serve did not start:\n{self.log()}"
+            time.sleep(0.05)
+
+    def stop(self) -> int | None:
+        """SIGTERM, as systemd stops it: its exit status, None if it was still there
+        20 seconds later (then killed)."""
+        for client in self._clients:
+            client.close()
+        if self.process is None:
+            return None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return None
+
+
+@pytest.fixture
+def skiff_api(no_leaks: None, skiff: Skiff, busybox: str) -> Iterator[SkiffApi]:
+    """``skiff serve`` over ``skiff``'s store (busybox:latest imported there), on a
+    socket under /tmp (a unix socket's path is short); stopped at the end, then every
+    container is removed (``skiff``) and nothing may be left on the host (``no_leaks``).
+    The server's log is printed at the end, which pytest shows when the test failed."""
+    base = Path(tempfile.mkdtemp(prefix="skiff-api-"))
+    api = SkiffApi(skiff, base / "api.sock", base / "serve.log")
+    try:
+        api.start()
+        yield api
+    finally:
+        code = api.stop()
+        log = api.log() if api.log_path.exists() else ""
+        print(f"--- skiff serve (exit {code}) ---\n{log}--- end of skiff serve's log ---")
+        shutil.rmtree(base, ignore_errors=True)
+    assert code is not None, "skiff serve was still running 20 seconds after SIGTERM"
+    assert code == 0, f"skiff serve exited {code} on SIGTERM"

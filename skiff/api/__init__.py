@@ -1,0 +1,1 @@
+"""The Docker Engine API (``skiff serve``): compat handlers over skiff.engine."""

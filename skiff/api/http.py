@@ -1,0 +1,186 @@
+"""What every handler of the Engine API uses: the request as Docker reads it (its query
+booleans, its filters, a JSON body), the blocking engine off the event loop, and
+Docker's JSON answers and errors.
+
+The engine is synchronous (SQLite, file locks, subprocesses), so handlers run engine calls
+in a pool of threads, each with an Engine of its own (SQLite connections stay in the thread
+that made them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from skiff.errors import InvalidArgument, SkiffError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    from skiff.engine.engine import Engine
+    from skiff.paths import Paths
+
+    T = TypeVar("T")
+
+MIN_VERSION = (1, 24)
+MAX_VERSION = (1, 45)
+BODY_LIMIT = 16 << 20  # bytes of a JSON body; an archive or a build context streams
+WORKERS = 32
+
+_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="skiff-api")
+_local = threading.local()
+_paths: list[Paths] = []
+
+
+def configure(paths: Paths) -> None:
+    """The installation the server serves (before the first request)."""
+    _paths[:] = [paths]
+
+
+def _engine() -> Engine:
+    current: Engine | None = getattr(_local, "engine", None)
+    if current is None:
+        from skiff.engine.engine import Engine
+
+        current = _local.engine = Engine(_paths[0])
+    current.forget()
+    return current
+
+
+def _call(function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    return function(_engine(), *args)
+
+
+async def blocking(function: Callable[..., T], *args: Any) -> T:
+    """``function(engine, *args)`` in the pool with that thread's Engine, awaited."""
+    return await asyncio.get_running_loop().run_in_executor(_pool, _call, function, args)
+
+
+def version_text(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+class Call:
+    """One API request: the aiohttp request, the API version it asked for, the path's
+    parameters."""
+
+    def __init__(
+        self, request: web.BaseRequest, version: tuple[int, int], params: dict[str, str]
+    ) -> None:
+        self.request = request
+        self.version = version
+        self.params = params
+
+    @property
+    def query(self) -> Any:
+        return self.request.query
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.request.query.get(name, default)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A query boolean as Docker reads it: absent is the default; "", "0", "no",
+        "false" and "none" are false; anything else is true."""
+        value = self.request.query.get(name)
+        if value is None:
+            return default
+        return value.strip().lower() not in ("", "0", "no", "false", "none")
+
+    def number(self, name: str, default: int | None = None) -> int | None:
+        value = self.request.query.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidArgument(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+
+    def filters(self) -> dict[str, list[str]]:
+        """``filters``: ``{"key": ["v"]}`` or the old ``{"key": {"v": true}}``."""
+        text = self.request.query.get("filters", "")
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise InvalidArgument(f"invalid filter: {e}") from None
+        if not isinstance(value, dict):
+            raise InvalidArgument("invalid filter: not a JSON object")
+        filters: dict[str, list[str]] = {}
+        for key, values in value.items():
+            if isinstance(values, dict):
+                filters[key] = [str(v) for v, on in values.items() if on]
+            elif isinstance(values, list):
+                filters[key] = [str(v) for v in values]
+            else:
+                raise InvalidArgument(f"invalid filter: {key}: not a list or a map")
+        return filters
+
+    def client_gone(self) -> bool:
+        """Whether the client has closed its side of the connection, for a stream that
+        writes rarely (dockerd ends one then: Go's server sees the end of the input). The
+        server keeps a half-closed connection open for hijacked streams (server._Handler),
+        so this peeks at the socket: its end of input is the client gone."""
+        import socket
+
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            return True
+        wrapped = transport.get_extra_info("socket")
+        if wrapped is None:
+            return False
+        probe = socket.socket(fileno=wrapped.fileno())
+        try:
+            return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            probe.detach()
+
+    async def json(self, required: bool = True) -> Any:
+        """The body as JSON (None for no body unless ``required``)."""
+        if self.request.content_length and self.request.content_length > BODY_LIMIT:
+            raise PayloadTooLarge(f"request body larger than {BODY_LIMIT} bytes")
+        data = await self.request.content.read(BODY_LIMIT + 1)
+        if len(data) > BODY_LIMIT:
+            raise PayloadTooLarge(f"request body larger than {BODY_LIMIT} bytes")
+        if not data.strip():
+            if required:
+                raise InvalidArgument("invalid JSON: the request has no body")
+            return None
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidArgument(f"invalid JSON: {e}") from None
+        except RecursionError:
+            raise InvalidArgument("invalid JSON: nested too deeply") from None
+
+
+class PayloadTooLarge(SkiffError):
+    exit_code = 1
+    http_status = 413
+
+
+def answer(value: Any, status: int = 200) -> web.Response:
+    """A JSON answer, as Docker writes it (a newline at the end)."""
+    return web.Response(
+        body=json.dumps(value).encode() + b"\n",
+        status=status,
+        content_type="application/json",
+    )
+
+
+def no_content(status: int = 204) -> web.Response:
+    return web.Response(status=status)
+
+
+def error(status: int, message: str) -> web.Response:
+    return answer({"message": message}, status)
