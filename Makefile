@@ -80,12 +80,13 @@ test: setup lint typecheck $(COMPOSE)
 	$(BIN)/pytest -q tests
 
 # docker-compose 1.29.2 (PyPI), an API client of its own for the interop tests. Its
-# PyYAML 5.4.1 has no wheel for Python 3.11 and does not build with Cython 3.
+# PyYAML 5.4.1 has no wheel for Python 3.11 and does not build with Cython 3; it needs
+# docker-py 6 (7 dropped an argument it passes), which needs requests < 2.32.
 $(COMPOSE):
 	$(PYTHON) -m venv $(COMPOSE_VENV)
 	$(COMPOSE_VENV)/bin/pip install -q "cython<3" wheel setuptools
 	$(COMPOSE_VENV)/bin/pip install -q --no-build-isolation "PyYAML==5.4.1"
-	$(COMPOSE_VENV)/bin/pip install -q docker-compose==1.29.2
+	$(COMPOSE_VENV)/bin/pip install -q docker-compose==1.29.2 "docker<7" "requests<2.32" "urllib3<2"
 
 bench: setup
 	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(RUNS),--runs $(RUNS))
