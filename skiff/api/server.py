@@ -14,6 +14,7 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -174,14 +175,16 @@ class _Server(web.Server):
         return _Handler(self, loop=self._loop, **self._kwargs)
 
 
-async def _serve(hosts: list[str], paths: Paths, ready: Callable[[], None]) -> None:
+async def _serve(
+    hosts: list[str], paths: Paths, ready: Callable[[], None], tls: TLS | None
+) -> None:
     configure(paths)
     server = _Server(Dispatcher(router()), handler_cancellation=True)
     # streams (events, logs -f, stats) end with the server: no minute of waiting for them
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     for host in hosts:
-        await _site(runner, host).start()
+        await _site(runner, host, tls.context() if tls else None).start()
     await blocking(_boot)
     ready()
     stop = asyncio.Event()
@@ -200,7 +203,7 @@ def _boot(engine: Engine) -> None:
     boot(engine)
 
 
-def _site(runner: web.BaseRunner, host: str) -> web.BaseSite:
+def _site(runner: web.BaseRunner, host: str, tls: ssl.SSLContext | None) -> web.BaseSite:
     if host.startswith("unix://"):
         path = host[len("unix://") :]
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -210,12 +213,35 @@ def _site(runner: web.BaseRunner, host: str) -> web.BaseSite:
         return site
     if host.startswith("tcp://"):
         address, _, port = host[len("tcp://") :].rpartition(":")
-        if address not in ("127.0.0.1", "localhost", "[::1]"):
+        if not port.isdigit():
+            raise InvalidArgument(f"{host}: no port")
+        if tls is None and address not in ("127.0.0.1", "localhost", "[::1]"):
             raise InvalidArgument(
                 f"{host}: plain TCP is only served on loopback addresses (use --tlsverify)"
             )
-        return web.TCPSite(runner, address.strip("[]"), int(port))
+        return web.TCPSite(runner, address.strip("[]") or "0.0.0.0", int(port), ssl_context=tls)
     raise InvalidArgument(f"{host}: not a unix:// or tcp:// address")
+
+
+class TLS:
+    """dockerd's TLS flags: the server's certificate and key, and with ``verify`` the CA
+    whose certificates clients must present (``--tlsverify --tlscacert``)."""
+
+    def __init__(self, cert: str, key: str, ca: str = "", verify: bool = False) -> None:
+        self.cert, self.key, self.ca, self.verify = cert, key, ca, verify
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.cert, self.key)
+            if self.verify:
+                if not self.ca:
+                    raise InvalidArgument("--tlsverify needs --tlscacert")
+                context.load_verify_locations(cafile=self.ca)
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError) as e:
+            raise InvalidArgument(f"TLS: {e}") from None
+        return context
 
 
 class _UnixSite(web.UnixSite):
@@ -234,6 +260,11 @@ class _UnixSite(web.UnixSite):
             pass
 
 
-def serve(hosts: list[str], paths: Paths, ready: Callable[[], None] = lambda: None) -> None:
-    """Serve until SIGTERM or SIGINT."""
-    asyncio.run(_serve(hosts, paths, ready))
+def serve(
+    hosts: list[str],
+    paths: Paths,
+    ready: Callable[[], None] = lambda: None,
+    tls: TLS | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT (TCP addresses over ``tls`` when given)."""
+    asyncio.run(_serve(hosts, paths, ready, tls))

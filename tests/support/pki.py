@@ -87,10 +87,15 @@ def _serial() -> str:
 
 
 def server_certificate(
-    ca: KeyPair, directory: Path, name: str = "server", ip: str = "127.0.0.1"
+    ca: KeyPair,
+    directory: Path,
+    name: str = "server",
+    ip: str = "127.0.0.1",
+    usage: str = "serverAuth",
 ) -> KeyPair:
     """A TLS server certificate for ``ip`` (an IP subject alternative name, and
-    ``localhost``) signed by ``ca``: ``directory/NAME.key`` and ``NAME.crt``."""
+    ``localhost``) signed by ``ca``: ``directory/NAME.key`` and ``NAME.crt``; with
+    ``usage="clientAuth"``, a client's certificate."""
     directory.mkdir(parents=True, exist_ok=True)
     key = _key(directory / f"{name}.key")
     cert = directory / f"{name}.crt"
@@ -100,7 +105,7 @@ def server_certificate(
         [
             "basicConstraints = critical, CA:FALSE",
             "keyUsage = critical, digitalSignature, keyEncipherment",
-            "extendedKeyUsage = serverAuth",
+            f"extendedKeyUsage = {usage}",
             f"subjectAltName = IP:{ip}, DNS:localhost",
             "subjectKeyIdentifier = hash",
             "authorityKeyIdentifier = keyid",
