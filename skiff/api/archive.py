@@ -11,7 +11,7 @@ import stat
 
 from aiohttp import web
 
-from skiff.api.http import Call, blocking
+from skiff.api.http import Call, blocking, streaming
 from skiff.api.server import prepare_headers
 from skiff.api.streams import ThreadReader, ThreadWriter
 from skiff.errors import InvalidArgument
@@ -96,7 +96,7 @@ async def get(call: Call) -> web.StreamResponse:
             asyncio.run_coroutine_threadsafe(response.prepare(call.request), loop).result()
             archive.write(ThreadWriter(response, loop))  # type: ignore[arg-type]
 
-    await blocking(stream)
+    await streaming(stream)
     await response.write_eof()
     return response
 
@@ -119,7 +119,7 @@ async def put(call: Call) -> web.StreamResponse:
             no_overwrite_dir_non_dir=no_overwrite,
         )
 
-    await blocking(extract)
+    await streaming(extract)
     return web.Response(status=200)
 
 

@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from skiff.api.http import Call, answer, blocking, no_content
+from skiff.api.http import Call, answer, blocking, no_content, streaming
 from skiff.api.server import prepare_headers
 from skiff.api.streams import MULTIPLEXED, RAW, STDERR, STDOUT, Hijacked, frame
 from skiff.errors import InvalidArgument, NotFound
@@ -272,7 +272,7 @@ async def logs(call: Call) -> web.StreamResponse:
 
         try:
             log = ContainerLog(engine, engine.containers.get(container.id))
-            for line in log.lines(since, until, tail, follow):
+            for line in log.lines(since, until, tail, follow, stopped.is_set):
                 if stopped.is_set():
                     return
                 if (line.stream == "stderr" and not stderr) or (
@@ -287,7 +287,7 @@ async def logs(call: Call) -> web.StreamResponse:
         finally:
             asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 
-    reader = asyncio.ensure_future(blocking(read))
+    reader = asyncio.ensure_future(streaming(read))
     try:
         while True:
             try:
@@ -335,9 +335,17 @@ async def attach(call: Call) -> web.StreamResponse:
     )
     output.start()
     pump_input = asyncio.ensure_future(_pump_input(session, hijacked, stdin))
-    await hijacked.closed.wait()
-    pump_input.cancel()
-    session.close()
+    try:
+        await hijacked.closed.wait()
+    finally:  # also when the client left: aiohttp cancels this handler then
+        pump_input.cancel()
+        import socket as sockets
+
+        try:  # wakes the output thread out of its recv
+            session.sock.shutdown(sockets.SHUT_RDWR)
+        except OSError:
+            pass
+        session.close()
     await hijacked.wait_closed()
     return hijacked.response
 

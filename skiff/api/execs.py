@@ -92,15 +92,10 @@ async def create(call: Call) -> web.StreamResponse:
         or not all(isinstance(part, str) for part in command)
     ):
         raise InvalidArgument("No exec command specified")
-    for key in ("Env",):
-        value = body.get(key)
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise InvalidArgument(f"json: cannot unmarshal {key} into a list of strings")
-    for key in ("User", "WorkingDir", "DetachKeys"):
-        if body.get(key) is not None and not isinstance(body.get(key), str):
-            raise InvalidArgument(f"json: {key} must be a string")
+    _check_types(body)
+    for text in [*command, *(body.get("Env") or []), body.get("User"), body.get("WorkingDir")]:
+        if text and "\0" in text:
+            raise InvalidArgument("invalid exec: a NUL character is not allowed")
 
     def check(engine: Engine) -> str:
         from skiff.engine.exec import running_container
@@ -111,6 +106,42 @@ async def create(call: Call) -> web.StreamResponse:
     exec_id = os.urandom(32).hex()
     _execs[exec_id] = ExecInstance(exec_id, container_id, {**body, "Cmd": command})
     return answer({"Id": exec_id}, 201)
+
+
+_BOOLEANS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Privileged", "Detach")
+_STRINGS = ("User", "WorkingDir", "DetachKeys")
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    """The fields' JSON types, with the words of dockerd's decoder."""
+
+    def wrong(key: str, value: Any, kind: str) -> InvalidArgument:
+        return InvalidArgument(
+            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+            f"ExecConfig.{key} of type {kind}"
+        )
+
+    for key in _BOOLEANS:
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            raise wrong(key, body[key], "bool")
+    for key in _STRINGS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise wrong(key, body[key], "string")
+    env = body.get("Env")
+    if env is not None and not (isinstance(env, list) and all(isinstance(v, str) for v in env)):
+        raise wrong("Env", env, "[]string")
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
 
 
 async def inspect(call: Call) -> web.StreamResponse:

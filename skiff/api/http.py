@@ -62,6 +62,37 @@ async def blocking(function: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(_pool, _call, function, args)
 
 
+async def streaming(function: Callable[..., T], *args: Any) -> T:
+    """``function(engine, *args)`` in a thread of its own, awaited: for work that lasts as
+    long as a client wants (a followed log, an archive a slow client reads), which would
+    otherwise hold a pool thread and, a few dozen clients later, stop the server."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def run() -> None:
+        from skiff.engine.engine import Engine
+
+        engine = Engine(_paths[0])
+        try:
+            result = function(engine, *args)
+        except BaseException as e:
+            loop.call_soon_threadsafe(_settle, done, None, e)
+        else:
+            loop.call_soon_threadsafe(_settle, done, result, None)
+
+    threading.Thread(target=run, name="skiff-api-stream", daemon=True).start()
+    return await done
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 def version_text(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
 
@@ -82,7 +113,10 @@ class Call:
         return self.request.query
 
     def text(self, name: str, default: str = "") -> str:
-        return self.request.query.get(name, default)
+        value: str = self.request.query.get(name, default)
+        if "\0" in value:
+            raise InvalidArgument(f"invalid {name}: a NUL character is not allowed")
+        return value
 
     def flag(self, name: str, default: bool = False) -> bool:
         """A query boolean as Docker reads it: absent is the default; "", "0", "no",
@@ -147,11 +181,22 @@ class Call:
 
     async def json(self, required: bool = True) -> Any:
         """The body as JSON (None for no body unless ``required``)."""
+        from aiohttp.http_exceptions import HttpProcessingError
+        from aiohttp.web_protocol import RequestPayloadError
+
         if self.request.content_length and self.request.content_length > BODY_LIMIT:
             raise PayloadTooLarge(f"request body larger than {BODY_LIMIT} bytes")
-        data = await self.request.content.read(BODY_LIMIT + 1)
-        if len(data) > BODY_LIMIT:
-            raise PayloadTooLarge(f"request body larger than {BODY_LIMIT} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := await self.request.content.read(1 << 16):  # b"": the end
+                size += len(chunk)
+                if size > BODY_LIMIT:
+                    raise PayloadTooLarge(f"request body larger than {BODY_LIMIT} bytes")
+                chunks.append(chunk)
+        except (RequestPayloadError, HttpProcessingError, ValueError) as e:
+            raise InvalidArgument(f"invalid request body: {e}") from None
+        data = b"".join(chunks)
         if not data.strip():
             if required:
                 raise InvalidArgument("invalid JSON: the request has no body")

@@ -23,7 +23,7 @@ from typing import cast
 
 from aiohttp import web
 
-from skiff.api.http import Call, answer, blocking, no_content
+from skiff.api.http import Call, answer, blocking, no_content, streaming
 from skiff.api.server import prepare_headers
 from skiff.errors import InvalidArgument, NotFound, SkiffError
 
@@ -105,7 +105,7 @@ class _Stream:
 
         if eager:
             await self._start(call)
-        worker = asyncio.ensure_future(blocking(guarded))
+        worker = asyncio.ensure_future(streaming(guarded))
         worker.add_done_callback(_retrieve)
         failure: BaseException | None = None
         try:

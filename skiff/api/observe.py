@@ -15,7 +15,7 @@ import threading
 from aiohttp import web
 
 from skiff.api import fields
-from skiff.api.http import Call, answer, blocking
+from skiff.api.http import Call, answer, blocking, streaming
 from skiff.api.server import prepare_headers
 from skiff.errors import InvalidArgument, NotFound
 
@@ -189,7 +189,7 @@ async def export(call: Call) -> web.StreamResponse:
             return
         pipe.finish()
 
-    writer = asyncio.ensure_future(blocking(write))
+    writer = asyncio.ensure_future(streaming(write))
     try:
         item = await pipe.get()
         if isinstance(item, BaseException):

@@ -163,6 +163,20 @@ class _Handler(RequestHandler):
     """aiohttp's connection handler, except that a client's half-close (docker's stdin
     ending on a hijacked connection) ends the input only: the output goes on."""
 
+    def data_received(self, data: bytes) -> None:
+        """As aiohttp's, except that a request body the parser finds broken (a bad chunk)
+        ends in an error for its handler: aiohttp would leave the body waiting forever
+        and queue the 400 for after it."""
+        from aiohttp.web_protocol import RequestPayloadError, _ErrInfo
+
+        before = len(self._messages)
+        super().data_received(data)
+        request = self._current_request
+        if request is not None:
+            for message, _ in list(self._messages)[before:]:
+                if isinstance(message, _ErrInfo):
+                    request.content.set_exception(RequestPayloadError(message.message))
+
     def eof_received(self) -> bool:  # type: ignore[override]
         parser = self._payload_parser
         if parser is not None:

@@ -51,11 +51,16 @@ async def info(call: Call) -> web.StreamResponse:
 
 async def auth(call: Call) -> web.StreamResponse:
     """Log in: check the credentials against the registry, as ``docker login`` asks."""
+    from skiff.errors import InvalidArgument
+
     body = await call.json()
     if not isinstance(body, dict):
-        from skiff.errors import InvalidArgument
-
         raise InvalidArgument("invalid JSON: the body is not an object")
+    for key in ("username", "password", "serveraddress", "email", "identitytoken"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise InvalidArgument(
+                f"json: cannot unmarshal into Go struct field AuthConfig.{key} of type string"
+            )
     server = str(body.get("serveraddress") or "docker.io")
     user, password = str(body.get("username") or ""), str(body.get("password") or "")
 

@@ -473,17 +473,23 @@ class ContainerLog:
         until: int | None = None,
         tail: int | None = None,
         follow: bool = False,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> Iterator[Line]:
         """The log's lines (see :func:`lines`); ``follow`` goes on while the container runs
         and, once it stopped, until the engine has recorded it (a ``logs -f`` that ended
-        leaves a container that ``rm`` and ``ps`` see as exited)."""
+        leaves a container that ``rm`` and ``ps`` see as exited), or until ``cancelled()``
+        (its reader went away)."""
         following = follow and bool(self.container.state.get("Running")) and self.running()
+
+        def go_on() -> bool:
+            return self.running() and not cancelled()
+
         yield from lines(
             self.path,
             since,
             until,
             tail,
-            self.running if following else None,
+            go_on if following else None,
             wake=(os.path.dirname(self.exit_file),),
         )
         if following and not self.running():

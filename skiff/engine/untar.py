@@ -246,7 +246,14 @@ class _Extractor:
         if landing == "." or landing == ".." or landing.startswith("../"):
             raise BreakoutError(f'invalid hardlink "{join(self.shown, target)}" -> "{target}"')
         source = self.directory(dirname(landing))
-        os.link(base(landing), entry, src_dir_fd=source, dst_dir_fd=parent, follow_symlinks=False)
+        try:
+            os.link(
+                base(landing), entry, src_dir_fd=source, dst_dir_fd=parent, follow_symlinks=False
+            )
+        except FileNotFoundError:  # the archive's fault, not the engine's
+            raise InvalidArgument(
+                f'invalid hardlink "{join(self.shown, entry)}" -> "{target}": no such file'
+            ) from None
 
     def device(self, member: Member, kind: bytes, parent: int, entry: str) -> None:
         if kind == tarstream.FIFOTYPE:
