@@ -55,10 +55,21 @@ def path_stat_header(path_stat: PathStat) -> str:
         "name": path_stat.name,
         "size": path_stat.size,
         "mode": go_file_mode(path_stat.mode),
-        "mtime": rfc3339_nano(int(path_stat.mtime * 1e9)),
+        "mtime": go_rfc3339_nano(rfc3339_nano(int(path_stat.mtime * 1e9))),
         "linkTarget": path_stat.link_target,
     }
     return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+def go_rfc3339_nano(text: str) -> str:
+    """Go's RFC3339Nano drops the fraction's trailing zeros (and an all-zero fraction)."""
+    import re
+
+    found = re.fullmatch(r"(.*?)\.(\d+)(.*)", text)
+    if not found:
+        return text
+    fraction = found[2].rstrip("0")
+    return f"{found[1]}.{fraction}{found[3]}" if fraction else f"{found[1]}{found[3]}"
 
 
 def _path(call: Call) -> str:

@@ -16,7 +16,7 @@ from aiohttp import web
 from skiff.api.http import Call, answer, blocking, no_content, streaming
 from skiff.api.server import prepare_headers
 from skiff.api.streams import MULTIPLEXED, RAW, STDERR, STDOUT, Hijacked, frame
-from skiff.errors import InvalidArgument, NotFound
+from skiff.errors import Conflict, InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -163,7 +163,11 @@ async def restart(call: Call) -> web.StreamResponse:
 
 async def kill(call: Call) -> web.StreamResponse:
     signal = call.text("signal") or "KILL"
-    await blocking(lambda engine: engine.kill(call.params["id"], signal))
+    ref = call.params["id"]
+    try:
+        await blocking(lambda engine: engine.kill(ref, signal))
+    except NotFound as e:  # dockerd's words around it
+        raise NotFound(f"Cannot kill container: {ref}: {e}") from None
     return no_content()
 
 
@@ -179,7 +183,10 @@ async def unpause(call: Call) -> web.StreamResponse:
 
 async def rename(call: Call) -> web.StreamResponse:
     name = call.text("name")
-    await blocking(lambda engine: engine.rename(call.params["id"], name))
+    try:
+        await blocking(lambda engine: engine.rename(call.params["id"], name))
+    except Conflict as e:  # dockerd's words around it
+        raise Conflict(f"Error when allocating new name: {e}") from None
     return no_content()
 
 
@@ -324,12 +331,14 @@ async def attach(call: Call) -> web.StreamResponse:
     stream = call.flag("stream")
     container = await blocking(lambda engine: engine.containers.get(call.params["id"]))
     tty = bool(container.options.get("tty"))
+    # connected, or waiting for the start, before the client hears 101 and starts it
+    session_ready = await _session(container) if stream else None
     hijacked = await Hijacked.take(call, RAW if tty else MULTIPLEXED)
-    if not stream:  # only the logs, which skiff's attach does not replay
+    if session_ready is None:  # only the logs, which skiff's attach does not replay
         hijacked.finish()
         await hijacked.wait_closed()
         return hijacked.response
-    session = await _session(container)
+    session = await session_ready
     output = threading.Thread(
         target=_pump_output, args=(session, hijacked, tty, stdout, stderr), daemon=True
     )
@@ -350,8 +359,9 @@ async def attach(call: Call) -> web.StreamResponse:
     return hijacked.response
 
 
-async def _session(container: Container) -> AttachSession:
-    """A session on the container's monitor: now if it runs, else at its start."""
+async def _session(container: Container) -> asyncio.Future[AttachSession]:
+    """A session on the container's monitor: connected now if it runs, else registered
+    for its start (when this returns, a start cannot miss it)."""
     from skiff.engine.attach import AttachSession
     from skiff.engine.filesystem import ContainerFiles
 
@@ -362,18 +372,16 @@ async def _session(container: Container) -> AttachSession:
         session = AttachSession.connect(bundle)
         loop.call_soon_threadsafe(connected.set_result, session)
 
-    def now_or_later(engine: Engine) -> AttachSession | None:
+    def now_or_later(engine: Engine) -> None:
         current = engine.containers.get(container.id)
         if current.state.get("Running"):
-            return AttachSession.connect(ContainerFiles(engine.paths, container.id).bundle)
+            connect(ContainerFiles(engine.paths, container.id).bundle)
+            return
         with _pending_lock:
             _pending.setdefault(container.id, []).append(connect)
-        return None
 
-    session = await blocking(now_or_later)
-    if session is not None:
-        return session
-    return await connected
+    await blocking(now_or_later)
+    return connected
 
 
 def _pump_output(

@@ -229,13 +229,16 @@ def _run_detached(engine: Engine, instance: ExecInstance) -> int | None:
 async def _run_on_pipes(instance: ExecInstance, hijacked: Hijacked) -> None:
     env = await blocking(_environment)
     stdin = instance.config.get("AttachStdin")
+    failures, failure_fd = _failure_pipe(env)
     process = subprocess.Popen(
         _argv(instance, detach=False),
         env=env,
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        pass_fds=(failure_fd,),
     )
+    os.close(failure_fd)
     instance.pid = process.pid
     streams = {process.stdout: STDOUT, process.stderr: STDERR}
     wanted = {
@@ -261,6 +264,9 @@ async def _run_on_pipes(instance: ExecInstance, hijacked: Hijacked) -> None:
                 if wanted[channel]:
                     hijacked.write(frame(channel, data))
         instance.exit_code = process.wait()
+        failed = _failure(failures)
+        if failed:
+            hijacked.write(frame(STDOUT, failed))
         instance.running = False
         hijacked.finish()
 
@@ -283,6 +289,24 @@ async def _feed(hijacked: Hijacked, pipe: Any) -> None:
         pipe.close()
 
 
+def _failure_pipe(env: dict[str, str]) -> tuple[int, int]:
+    """A pipe on which ``skiff exec`` reports a process it could not start (its end's
+    number goes in ``env``)."""
+    read_end, write_end = os.pipe()
+    env["SKIFF_EXEC_FAILURE_FD"] = str(write_end)
+    return read_end, write_end
+
+
+def _failure(read_end: int) -> bytes:
+    """dockerd's report of an exec that could not start: its message and CRLF, in the
+    exec's output (the exit code is then 126)."""
+    try:
+        message = os.read(read_end, CHUNK)
+    finally:
+        os.close(read_end)
+    return message + b"\r\n" if message else b""
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -303,6 +327,7 @@ async def _run_on_terminal(instance: ExecInstance, hijacked: Hijacked) -> None:
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
+    failures, failure_fd = _failure_pipe(env)
     process = subprocess.Popen(
         _argv(instance, detach=False),
         env=env,
@@ -310,7 +335,9 @@ async def _run_on_terminal(instance: ExecInstance, hijacked: Hijacked) -> None:
         stdout=slave,
         stderr=slave,
         preexec_fn=take_terminal,
+        pass_fds=(failure_fd,),
     )
+    os.close(failure_fd)
     os.close(slave)
     instance.pid = process.pid
 
@@ -324,6 +351,9 @@ async def _run_on_terminal(instance: ExecInstance, hijacked: Hijacked) -> None:
                 break
             hijacked.write(data)
         instance.exit_code = process.wait()
+        failed = _failure(failures)
+        if failed:
+            hijacked.write(failed)
         instance.running = False
         instance.master = None
         os.close(master)

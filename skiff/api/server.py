@@ -33,6 +33,7 @@ from skiff.errors import InvalidArgument, SkiffError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from typing import Any
 
     from skiff.engine.engine import Engine
     from skiff.paths import Paths
@@ -177,11 +178,20 @@ class _Handler(RequestHandler):
                 if isinstance(message, _ErrInfo):
                     request.content.set_exception(RequestPayloadError(message.message))
 
+    _input_ended = False
+
     def eof_received(self) -> bool:  # type: ignore[override]
         parser = self._payload_parser
         if parser is not None:
             parser.feed_eof()
+        else:  # before the handler took the connection over: it gets the end then
+            self._input_ended = True
         return True
+
+    def set_parser(self, parser: Any, data_received_cb: Any = None) -> None:
+        super().set_parser(parser, data_received_cb)
+        if self._input_ended:
+            parser.feed_eof()
 
 
 class _Server(web.Server):

@@ -190,6 +190,7 @@ def _exec(inv: Invocation, opts: Options) -> int:
     from skiff.engine.attach import Interrupted, parse_detach_keys
     from skiff.engine.engine import Engine
     from skiff.engine.exec import ExecConfig, ExecFailed, exec_in_container
+    from skiff.errors import SkiffError
 
     env: list[str] = []
     if opts.env or opts.env_file:
@@ -212,12 +213,20 @@ def _exec(inv: Invocation, opts: Options) -> int:
     if not opts.detach:
         check_tty(opts.tty, opts.interactive)
     sys.stdout.flush()
+    # skiff serve's exec runs this command; dockerd tells a client that the process could
+    # not start in the exec's output, with 126: the message goes to that descriptor
+    failure_fd = os.environ.get("SKIFF_EXEC_FAILURE_FD")
     try:
         code = exec_in_container(engine, opts.args[0], config)
     except Interrupted as e:
         _die_of(e.signum)
         raise
-    except ExecFailed as e:
+    except SkiffError as e:
+        if failure_fd and not opts.detach:
+            os.write(int(failure_fd), str(e).encode())
+            return 126
+        if not isinstance(e, ExecFailed):
+            raise
         if opts.detach:
             raise CommandFailed(str(e)) from None
         sys.stderr.write(f"{e}\n")

@@ -180,7 +180,6 @@ class SkiffApi:
         self.env = {
             **skiff.env,
             "DOCKER_HOST": f"unix://{socket}",
-            "DOCKER_CONFIG": skiff.env["DOCKER_CONFIG"],
             "TERM": "xterm",
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -192,16 +191,25 @@ class SkiffApi:
     def docker(
         self, *args: str, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """``docker ARGS`` against skiff serve (its stdin empty unless ``input``)."""
-        return subprocess.run(
-            ["docker", *args],
-            input=input,
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-        )
+        """``docker ARGS`` against skiff serve (its stdin empty unless ``input``); one
+        that hangs fails with what it printed and the containers' states meanwhile."""
+        try:
+            return subprocess.run(
+                ["docker", *args],
+                input=input,
+                stdin=subprocess.DEVNULL if input is None else None,
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as e:
+            states = self.skiff("ps", "-a", "--no-trunc", timeout=30)
+            raise AssertionError(
+                f"docker {' '.join(args)}: still running after {timeout} s\n"
+                f"stdout: {e.stdout!r}\nstderr: {e.stderr!r}\n"
+                f"skiff ps -a: {states.out}{states.err}"
+            ) from None
 
     def ok(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
         """``docker ARGS``'s output; it must succeed and print nothing on stderr."""
