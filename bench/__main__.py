@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    api_latency,
     container_run,
     density,
     exec_latency,
@@ -59,6 +60,20 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
     soak.NAME: (soak.run, soak.DESCRIPTION, "skiff", 1000),
     # runs: `logs --since 1m` of the 1 GiB log, each engine
     logs_since.NAME: (logs_since.run, logs_since.DESCRIPTION, "docker", 5),
+    # runs: `docker ps` against each engine's socket
+    api_latency.PS: (
+        partial(api_latency.run_scenario, api_latency.PS),
+        api_latency.DESCRIPTIONS[api_latency.PS],
+        "docker",
+        20,
+    ),
+    # runs: rounds of 50 clients x api_latency.REQUESTS requests
+    api_latency.LIST: (
+        partial(api_latency.run_scenario, api_latency.LIST),
+        api_latency.DESCRIPTIONS[api_latency.LIST],
+        "docker",
+        7,
+    ),
     **{
         name: (partial(image_archive.run_scenario, name), description, "docker", 7)
         for name, description in image_archive.DESCRIPTIONS.items()

@@ -8,12 +8,13 @@ before the container's process runs, so no output is lost, as with ``skiff run``
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
 from aiohttp import web
 
-from skiff.api.http import Call, answer, blocking, no_content, streaming
+from skiff.api.http import Call, SharedWork, answer, blocking, no_content, streaming
 from skiff.api.server import prepare_headers
 from skiff.api.streams import MULTIPLEXED, RAW, STDERR, STDOUT, Hijacked, frame
 from skiff.errors import Conflict, InvalidArgument, NotFound
@@ -32,6 +33,7 @@ QUIET_CHECK = 1.0  # seconds a quiet log stream waits before it checks for its c
 _pending: dict[str, list[Callable[[str], None]]] = {}
 _pending_lock = threading.Lock()
 _background: set[asyncio.Future[None]] = set()  # tasks that outlive their request
+_listings = SharedWork()
 
 
 # --- list, create, inspect ------------------------------------------------------------
@@ -43,15 +45,17 @@ async def list_containers(call: Call) -> web.StreamResponse:
     limit = call.number("limit", -1)
     size = call.flag("size")
 
-    def read(engine: Engine) -> list[dict[str, Any]]:
+    def read(engine: Engine) -> bytes:
         from skiff.engine import listing
 
         facts = listing.Facts(engine.containers)
         chosen = listing.select(engine.containers, facts, filters, every, limit or -1)
         now = time.time()
-        return [listing.summary(c, facts, now, size) for c in chosen]
+        return json.dumps([listing.summary(c, facts, now, size) for c in chosen]).encode()
 
-    return answer(await blocking(read))
+    key = (call.version, tuple(sorted(call.query.items())))
+    body = await _listings.answer(key, lambda: blocking(read))
+    return web.Response(body=body + b"\n", content_type="application/json")
 
 
 async def create(call: Call) -> web.StreamResponse:

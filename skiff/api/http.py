@@ -20,7 +20,7 @@ from skiff.errors import InvalidArgument, SkiffError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from typing import Any, TypeVar
 
     from skiff.engine.engine import Engine
@@ -229,3 +229,47 @@ def no_content(status: int = 204) -> web.Response:
 
 def error(status: int, message: str) -> web.Response:
     return answer({"message": message}, status)
+
+
+class SharedWork:
+    """Identical requests that come while one is being answered share the next answer.
+
+    A request never gets an answer computed before it arrived: while a computation runs,
+    newcomers wait for the next one, which starts when it ends and serves them all. Fifty
+    clients listing containers at once cost two listings, not fifty (dockerd's goroutines
+    run each on any core; this server's threads share one interpreter)."""
+
+    def __init__(self) -> None:
+        self.current: dict[Any, asyncio.Future[Any]] = {}
+        self.following: dict[Any, asyncio.Future[Any]] = {}
+
+    async def answer(self, key: Any, compute: Callable[[], Awaitable[T]]) -> T:
+        task = self.following.get(key)
+        if task is None:
+            running = self.current.get(key)
+            if running is None:
+                task = self._start(key, compute)
+            else:
+                task = asyncio.ensure_future(self._after(key, running, compute))
+                self.following[key] = task
+        return await asyncio.shield(task)  # a client that leaves does not cancel the others'
+
+    def _start(self, key: Any, compute: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+        task = asyncio.ensure_future(compute())
+        self.current[key] = task
+
+        def done(finished: asyncio.Future[T]) -> None:
+            if self.current.get(key) is finished:
+                del self.current[key]
+            if not finished.cancelled():
+                finished.exception()  # retrieved: each waiter gets it
+
+        task.add_done_callback(done)
+        return task
+
+    async def _after(
+        self, key: Any, running: asyncio.Future[Any], compute: Callable[[], Awaitable[T]]
+    ) -> T:
+        await asyncio.wait([running])
+        del self.following[key]
+        return await self._start(key, compute)
