@@ -26,6 +26,7 @@ bind sources, the container name).
 
 from __future__ import annotations
 
+from skiff.api.fields import json_kind
 from skiff.engine.options import (
     DeviceMapping,
     HealthConfig,
@@ -149,21 +150,6 @@ def _unmarshal_error(what: str, type_name: str, at: At) -> str:
     )
 
 
-def _kind(value: Any) -> str:
-    """Go's word for a JSON value in its errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    raise InvalidArgument(f"invalid JSON: unexpected {type(value).__name__} value")
-
-
 def _go_text(text: str) -> str:
     """A JSON string as Go decodes it: a lone UTF-16 surrogate (``"\\ud800"``, which
     Python's json keeps) becomes U+FFFD."""
@@ -207,7 +193,7 @@ class _String(_Type):
             return _KEEP
         if isinstance(value, str):
             return _go_text(value)
-        d.mismatch(_kind(value), self.name, at)
+        d.mismatch(json_kind(value), self.name, at)
         return _KEEP
 
 
@@ -222,7 +208,7 @@ class _Bool(_Type):
             return _KEEP
         if isinstance(value, bool):
             return value
-        d.mismatch(_kind(value), self.name, at)
+        d.mismatch(json_kind(value), self.name, at)
         return _KEEP
 
 
@@ -241,7 +227,7 @@ class _Int(_Type):
         if value is None:
             return _KEEP
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            d.mismatch(_kind(value), self.name, at)
+            d.mismatch(json_kind(value), self.name, at)
             return _KEEP
         if isinstance(value, int) and self.low <= value <= self.high:
             return value
@@ -261,7 +247,7 @@ class _Slice(_Type):
         if value is None:
             return None
         if not isinstance(value, list):
-            d.mismatch(_kind(value), self.name, at)
+            d.mismatch(json_kind(value), self.name, at)
             return _KEEP
         out = []
         for item in value:
@@ -285,7 +271,7 @@ class _Array(_Type):
         if value is None:
             return _KEEP
         if not isinstance(value, list):
-            d.mismatch(_kind(value), self.name, at)
+            d.mismatch(json_kind(value), self.name, at)
             return _KEEP
         out = self.zero()
         for i, item in enumerate(value[: self.length]):
@@ -309,7 +295,7 @@ class _Map(_Type):
         if value is None:
             return None
         if not isinstance(value, dict):
-            d.mismatch(_kind(value), self.name, at)
+            d.mismatch(json_kind(value), self.name, at)
             return _KEEP
         out = dict(current) if isinstance(current, dict) else {}
         for key, item in value.items():
@@ -353,7 +339,7 @@ class _StrSlice(_Type):
             return [_go_text(value)]
         if isinstance(value, list) and all(v is None or isinstance(v, str) for v in value):
             return [_go_text(v or "") for v in value]
-        raise InvalidArgument("invalid JSON: " + _unmarshal_error(_kind(value), "string", at))
+        raise InvalidArgument("invalid JSON: " + _unmarshal_error(json_kind(value), "string", at))
 
 
 class _Field:
@@ -415,7 +401,7 @@ class _Struct(_Type):
         if value is None:
             return _KEEP
         if not isinstance(value, dict):
-            d.mismatch(_kind(value), self.name, at)
+            d.mismatch(json_kind(value), self.name, at)
             return _KEEP
         out = dict(current) if isinstance(current, dict) else self.zero()
         base = at[1] if at else ()
@@ -1607,7 +1593,7 @@ def _seccomp(value: str) -> str | None:
     if not isinstance(profile, dict):
         raise InvalidArgument(
             "decoding seccomp profile failed: json: cannot unmarshal "
-            f"{_kind(profile) if profile is not None else 'null'} into Go value of type "
+            f"{json_kind(profile) if profile is not None else 'null'} into Go value of type "
             "seccomp.Seccomp"
         )
     return value

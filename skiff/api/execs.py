@@ -21,6 +21,7 @@ import threading
 
 from aiohttp import web
 
+from skiff.api import fields
 from skiff.api.http import Call, answer, blocking, no_content
 from skiff.api.streams import MULTIPLEXED, RAW, STDERR, STDOUT, Hijacked, frame
 from skiff.errors import Conflict, InvalidArgument, NotFound
@@ -114,34 +115,13 @@ _STRINGS = ("User", "WorkingDir", "DetachKeys")
 
 def _check_types(body: dict[str, Any]) -> None:
     """The fields' JSON types, with the words of dockerd's decoder."""
-
-    def wrong(key: str, value: Any, kind: str) -> InvalidArgument:
-        return InvalidArgument(
-            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
-            f"ExecConfig.{key} of type {kind}"
-        )
-
     for key in _BOOLEANS:
-        if body.get(key) is not None and not isinstance(body[key], bool):
-            raise wrong(key, body[key], "bool")
+        fields.flag(body, key, f"ExecConfig.{key}")
     for key in _STRINGS:
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise wrong(key, body[key], "string")
+        fields.text(body, key, f"ExecConfig.{key}")
     env = body.get("Env")
     if env is not None and not (isinstance(env, list) and all(isinstance(v, str) for v in env)):
-        raise wrong("Env", env, "[]string")
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+        raise fields.wrong_type("ExecConfig.Env", env, "[]string")
 
 
 async def inspect(call: Call) -> web.StreamResponse:

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _json_type(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """Go's word for a JSON value in its decoder's errors."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -23,9 +24,9 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _wrong(path: str, value: Any, wanted: str) -> InvalidArgument:
+def wrong_type(path: str, value: Any, wanted: str) -> InvalidArgument:
     return InvalidArgument(
-        f"json: cannot unmarshal {_json_type(value)} into Go struct field {path} of type {wanted}"
+        f"json: cannot unmarshal {json_kind(value)} into Go struct field {path} of type {wanted}"
     )
 
 
@@ -35,7 +36,7 @@ def body_object(value: Any, what: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidArgument(
-            f"json: cannot unmarshal {_json_type(value)} into Go value of type {what}"
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type {what}"
         )
     return value
 
@@ -45,7 +46,7 @@ def text(body: dict[str, Any], key: str, path: str = "") -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _wrong(path or key, value, "string")
+        raise wrong_type(path or key, value, "string")
     return value
 
 
@@ -54,7 +55,7 @@ def flag(body: dict[str, Any], key: str, path: str = "") -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _wrong(path or key, value, "bool")
+        raise wrong_type(path or key, value, "bool")
     return value
 
 
@@ -65,14 +66,14 @@ def integer(body: dict[str, Any], key: str, path: str = "", bits: int = 64) -> i
         return 0
     go_type = f"int{bits}" if bits != 16 else "uint16"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _wrong(path or key, value, go_type)
+        raise wrong_type(path or key, value, go_type)
     if isinstance(value, float):
         if not value.is_integer():
-            raise _wrong(path or key, value, go_type)
+            raise wrong_type(path or key, value, go_type)
         value = int(value)
     low, high = (0, (1 << 16) - 1) if bits == 16 else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
     if not low <= value <= high:
-        raise _wrong(path or key, value, go_type)
+        raise wrong_type(path or key, value, go_type)
     return value
 
 
@@ -81,7 +82,7 @@ def obj(body: dict[str, Any], key: str, path: str = "", go_type: str = "") -> di
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _wrong(path or key, value, go_type or "struct")
+        raise wrong_type(path or key, value, go_type or "struct")
     return value
 
 
@@ -90,7 +91,7 @@ def strings(body: dict[str, Any], key: str, path: str = "") -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _wrong(path or key, value, "[]string")
+        raise wrong_type(path or key, value, "[]string")
     return list(value)
 
 
@@ -99,7 +100,7 @@ def string_map(body: dict[str, Any], key: str, path: str = "") -> dict[str, str]
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _wrong(path or key, value, "map[string]string")
+        raise wrong_type(path or key, value, "map[string]string")
     return dict(value)
 
 
@@ -110,5 +111,5 @@ def objects(
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise _wrong(path or key, value, go_type or "[]struct")
+        raise wrong_type(path or key, value, go_type or "[]struct")
     return list(value)
