@@ -26,6 +26,8 @@ bind sources, the container name).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from skiff.api.fields import json_kind
 from skiff.engine.options import (
     DeviceMapping,
@@ -167,18 +169,19 @@ def _number_text(value: int | float) -> str:
         return "(a very large number)"
 
 
-class _Type:
+class _Type(ABC):
     """A Go type of Docker's API, as encoding/json decodes into it. ``name`` is the
     type's name in Go's errors (``int64``, ``[]string``, ``container.HostConfig``)."""
 
     name = ""
 
+    @abstractmethod
     def zero(self) -> Any:
-        raise NotImplementedError
+        """Go's zero value of the type."""
 
+    @abstractmethod
     def decode(self, value: Any, current: Any, at: At, d: _Decoder) -> Any:
         """The value decoded, or _KEEP for "unchanged"."""
-        raise NotImplementedError
 
 
 class _String(_Type):

@@ -43,6 +43,7 @@ def _run_flags(parser: Parser) -> None:
 def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
     """Create the container a run/create command line describes; its id."""
     from skiff.cli.run_flags import to_options
+    from skiff.errors import NotFound
 
     options = to_options(opts, opts.args[0], opts.args[1:])
     if opts.pull not in ("always", "missing", "never"):
@@ -51,29 +52,35 @@ def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
             125,
         )
     engine = _engine(inv)
-    _pull_if_wanted(engine, opts.args[0], opts.pull, opts.platform or "", opts.quiet)
-    if opts.platform:
-        _check_platform(engine, opts.args[0], opts.platform)
-    container = engine.create(options)
+    name, platform = opts.args[0], opts.platform or ""
+    if opts.pull == "always":
+        _pull(engine, name, platform, opts.quiet)
+    if platform:
+        _check_platform(engine, name, platform)
+    try:
+        container = engine.create(options)
+    except NotFound as e:  # create reads the image before it changes anything
+        from skiff.images.reference import is_full_id
+
+        if opts.pull != "missing" or not str(e).startswith("No such image") or is_full_id(name):
+            raise
+        if not opts.quiet:
+            sys.stderr.write(f"Unable to find image '{_with_tag(name)}' locally\n")
+        _pull(engine, name, platform, opts.quiet)
+        if platform:
+            _check_platform(engine, name, platform)
+        container = engine.create(options)
     return engine, container.id
 
 
-def _pull_if_wanted(engine: Engine, name: str, policy: str, platform: str, quiet: bool) -> None:
-    """``--pull``: ``missing`` pulls an image the store lacks, ``always`` any, ``never``
-    none; the pull's progress goes to stderr, as docker's does (``-q``: nowhere)."""
+def _pull(engine: Engine, name: str, platform: str, quiet: bool) -> None:
+    """``--pull``'s pull: its progress goes to stderr, as docker's does (``-q``: nowhere).
+    An image ID is not a name to pull."""
     from skiff.cli.registry import pull_with_progress
-    from skiff.errors import NotFound
     from skiff.images.reference import is_full_id
 
-    if policy == "never" or is_full_id(name):
+    if is_full_id(name):
         return
-    if policy == "missing":
-        try:
-            engine.images.get(name)
-            return
-        except NotFound:
-            if not quiet:
-                sys.stderr.write(f"Unable to find image '{_with_tag(name)}' locally\n")
     pull_with_progress(engine.images, name, platform, quiet, sys.stderr, say_tag=False)
 
 
