@@ -128,6 +128,12 @@ CREATE TABLE IF NOT EXISTS image_parents (
     image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     parent TEXT NOT NULL            -- the image a commit started from (Docker's Parent)
 );
+CREATE TABLE IF NOT EXISTS build_cache (
+    parent TEXT NOT NULL,           -- the image a build step started from ("" for scratch)
+    step TEXT NOT NULL,             -- the step's key: instruction, config, sources' content
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (parent, step)
+);
 """
 
 

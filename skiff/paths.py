@@ -40,5 +40,10 @@ class Paths:
         return os.path.join(self.root, "downloads")
 
     @property
+    def builds(self) -> str:
+        """The snapshots and contexts of builds in progress."""
+        return os.path.join(self.root, "builds")
+
+    @property
     def containers(self) -> str:
         return os.path.join(self.root, "containers")

@@ -324,6 +324,7 @@ COMMAND_MODULES = (
     "networks",
     "registry",
     "serve",
+    "build",
 )
 
 
@@ -332,6 +333,7 @@ COMMAND_MODULES = (
 # what the modules register.
 COMMAND_INDEX = {
     "attach": "attach",
+    "build": "build",
     "commit": "transfer",
     "completion bash": "completion",
     "completion fish": "completion",
@@ -372,6 +374,7 @@ COMMAND_INDEX = {
     "exec": "attach",
     "export": "transfer",
     "history": "images",
+    "image build": "build",
     "image history": "images",
     "image import": "images",
     "image inspect": "images",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from skiff.engine.containers import Container
     from skiff.engine.engine import Engine
+    from skiff.images.service import ImageStore
 
 EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
@@ -66,6 +67,8 @@ def commit(
     pause: bool = True,
 ) -> str:
     """Commit container ``ref`` (tagged ``reference`` if given); the new image's ID."""
+    from skiff.engine.container_changes import init_mountpoints
+    from skiff.engine.filesystem import ContainerFiles
     from skiff.engine.inspect import config as container_config
     from skiff.engine.options import ContainerOptions
     from skiff.images import reference as references
@@ -87,12 +90,16 @@ def commit(
     try:
         with _paused(engine, container, pause), engine.containers.lock(container.id):
             container = engine.containers.get(container.id)
-            blob, size = _write_layer(engine, container, lease)
+            skip = init_mountpoints(engine, container.id)
+            upper = ContainerFiles(engine.paths, container.id).upper
+            blob, size = write_layer(store, upper, lease, skip)
         empty = blob == EMPTY_LAYER
         config = _image_config(
             image.config, container.id, own, new, author, message, None if empty else blob
         )
-        image_id = _register(engine, lease, image.id, config, None if empty else (blob, size), tag)
+        image_id = register_image(store, lease, image.id, config, None if empty else (blob, size))
+        if tag:
+            store.add_names(image_id, [tag])
     finally:
         store.release(lease)
     engine.record_event(
@@ -170,30 +177,28 @@ def _paused(engine: Engine, container: Container, pause: bool) -> Iterator[None]
             engine.unpause(container.id)
 
 
-def _write_layer(engine: Engine, container: Container, lease: str) -> tuple[str, int]:
-    """The container's changes as a layer blob (held by ``lease``): its digest (the
-    layer's diff ID) and size."""
-    from skiff.engine.container_changes import init_mountpoints
-    from skiff.engine.filesystem import ContainerFiles
+def write_layer(
+    store: ImageStore, upper: str, lease: str, skip: frozenset[bytes] = frozenset()
+) -> tuple[str, int]:
+    """The changes in an overlay upper directory (but the paths in ``skip``) as a layer
+    blob held by ``lease``: its digest (the layer's diff ID) and size."""
     from skiff.storage.diff import write_diff
 
-    store = engine.images
-    skip = init_mountpoints(engine, container.id)
     with store.content.writer() as writer:
-        write_diff(ContainerFiles(engine.paths, container.id).upper, writer, skip)  # type: ignore[arg-type]
+        write_diff(upper, writer, skip)  # type: ignore[arg-type]
         blob, size, _ = writer.commit(lambda digest: store.hold(lease, digest))
     return blob, size
 
 
-def _register(
-    engine: Engine,
+def register_image(
+    store: ImageStore,
     lease: str,
-    parent_id: str,
+    parent_id: str | None,
     config: dict[str, Any],
     layer: tuple[str, int] | None,
-    tag: str | None,
 ) -> str:
-    """Register the image of ``config``: the parent's layers and the new ``layer``."""
+    """Register the image of ``config``: the layers of ``parent_id`` (none for an image
+    from scratch) and the new ``layer`` (blob, size) on top; the parent is recorded."""
     from skiff import db
     from skiff.images import digest as digests
     from skiff.images import manifest as manifests
@@ -201,10 +206,10 @@ def _register(
     from skiff.images.layer import apply_layer
     from skiff.images.service import LayerRecord
 
-    store = engine.images
+    rows = store.get(parent_id).layers() if parent_id else []
     records = [
         LayerRecord(row["diff_id"], row["blob"], row["media_type"], row["size"], row["diff_size"])
-        for row in store.get(parent_id).layers()
+        for row in rows
     ]
     if layer is not None:
         blob, size = layer
@@ -219,9 +224,10 @@ def _register(
     data = manifests.canonical(config)
     store.hold(lease, digests.of_bytes(data))
     store.content.put(data)
-    image_id = store.register(data, records, [tag] if tag else [])
-    with db.transaction(store.db):
-        store.db.execute(
-            "INSERT OR REPLACE INTO image_parents VALUES (?, ?)", (image_id, parent_id)
-        )
+    image_id = store.register(data, records)
+    if parent_id:
+        with db.transaction(store.db):
+            store.db.execute(
+                "INSERT OR REPLACE INTO image_parents VALUES (?, ?)", (image_id, parent_id)
+            )
     return image_id

@@ -24,6 +24,7 @@ from skiff.images import tarstream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -34,11 +35,23 @@ _CAPABILITY = "security.capability"
 
 
 class TreeArchive:
-    """Writes tar entries to ``out``; ``close`` writes the end of the archive."""
+    """Writes tar entries to ``out``; ``close`` writes the end of the archive.
 
-    def __init__(self, out: BinaryIO, hidden: frozenset[int] = frozenset()) -> None:
+    For a build's COPY: ``skip(path, is_dir)`` leaves out the entries it says (the paths
+    as written; a skipped directory with all it holds) and ``mode`` replaces every
+    entry's permission bits (``--chmod``)."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        hidden: frozenset[int] = frozenset(),
+        skip: Callable[[bytes, bool], bool] | None = None,
+        mode: int | None = None,
+    ) -> None:
         self.writer = tarstream.TarWriter(out)
         self.hidden = hidden
+        self.skip = skip
+        self.mode = mode
         self.links: dict[tuple[int, int], bytes] = {}
 
     @property
@@ -92,6 +105,8 @@ class TreeArchive:
         try:
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             mode = st.st_mode
+            if self.skip is not None and self.skip(path, stat.S_ISDIR(mode)):
+                return None
             if stat.S_ISDIR(mode):
                 self._directory_header(_dir_name(path), st)
                 if st.st_dev in self.hidden:
@@ -131,7 +146,7 @@ class TreeArchive:
         self.writer.add(
             path,
             kind,
-            mode=stat.S_IMODE(st.st_mode),
+            mode=stat.S_IMODE(st.st_mode) if self.mode is None else self.mode,
             uid=st.st_uid,
             gid=st.st_gid,
             size=size,

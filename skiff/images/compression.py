@@ -4,7 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
     from skiff.images.store import BlobWriter
 
@@ -25,7 +25,26 @@ def decompressed(raw: BinaryIO, kind: str) -> BinaryIO:
 
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         return reader
+    if kind == "bzip2":
+        import bz2
+
+        return bz2.BZ2File(raw, mode="rb")  # type: ignore[return-value]
+    if kind == "xz":
+        import lzma
+
+        return lzma.LZMAFile(raw, mode="rb")  # type: ignore[return-value]
     raise ValueError(f"unknown compression {kind!r}")
+
+
+def sniffed(raw: BinaryIO) -> BinaryIO:
+    """The uncompressed bytes of ``raw``, whichever of gzip, bzip2, xz or zstd it is
+    compressed with, or ``raw`` itself (Docker's DecompressStream)."""
+    import io
+
+    from skiff.images.mediatypes import sniff_compression
+
+    buffered: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+    return decompressed(buffered, sniff_compression(buffered.peek(6)[:6]))
 
 
 def gzip_into(source: BinaryIO, writer: BlobWriter) -> None:

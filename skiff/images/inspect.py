@@ -370,7 +370,7 @@ def inspect_image(image: Image) -> dict[str, Any]:
         "Id": image.id,
         "RepoTags": tags,
         "RepoDigests": digests,
-        "Parent": "",
+        "Parent": image.store.parent_of(image.id) or "",
         "Comment": config.get("comment") or "",
         "Created": format_time(created(image)),
         "DockerVersion": config.get("docker_version") or "",
@@ -407,7 +407,7 @@ def summary(
         "Created": when[0] if when else -62135596800,
         "Id": image.id,
         "Labels": labels if labels else None,
-        "ParentId": "",
+        "ParentId": image.store.parent_of(image.id) or "",
         "RepoDigests": digests,
         "RepoTags": tags,
         "SharedSize": -1,
@@ -423,10 +423,9 @@ def list_images(
 
     ``reference`` patterns also narrow the names shown; ``dangling=true`` keeps images
     without a tag; ``before``/``since`` compare creation times with another image's;
-    ``label`` needs every given label. ``all`` is accepted for the API's sake: skiff images
-    have no parent chain, so there are no intermediate images to hide.
+    ``label`` needs every given label. Unless ``all``, an image without a name that others
+    were built on (a build's intermediate image) is hidden.
     """
-    del all
     filters = filters or {}
     check_filters(filters, IMAGE_LIST_FILTERS)
     dangling_only = False
@@ -442,6 +441,7 @@ def list_images(
     for pattern in patterns:
         path_match(pattern, "")  # a malformed pattern fails even when nothing is listed
     out = []
+    with_children = store.with_children()
     images = sorted(store.images(), key=created_key, reverse=True)
     for image in images:
         key = created_key(image)
@@ -462,6 +462,8 @@ def list_images(
                 continue
             bucket.append(familiar(name))
         if not tags and not digests:
+            if not all and not image.tags and not image.repo_digests and image.id in with_children:
+                continue
             if "dangling" in filters and not dangling_only:
                 continue
             if patterns:
@@ -476,8 +478,9 @@ def list_images(
 
 
 def history(image: Image) -> list[dict[str, Any]]:
-    """Docker's ``HistoryResponseItem`` list, newest first: one row per history entry, the
-    image's ID on the top one and ``<missing>`` below it (no parent images here)."""
+    """Docker's ``HistoryResponseItem`` list, newest first: one row per history entry,
+    with the ID (and tags) of the image whose top entry it is, for the image and the
+    parents it was committed or built on, and ``<missing>`` below them."""
     config = image.config
     entries = config.get("history") or []
     layers = image.layers()
@@ -501,10 +504,19 @@ def history(image: Image) -> list[dict[str, Any]]:
                 "Tags": None,
             }
         )
+    current: Image | None = image
+    while current is not None:
+        top = len(current.config.get("history") or []) - 1
+        if not 0 <= top < len(rows) or rows[top]["Id"] != "<missing>":
+            break
+        rows[top]["Id"] = current.id
+        rows[top]["Tags"] = [familiar(t) for t in current.tags] or None
+        parent = current.store.parent_of(current.id)
+        try:
+            current = current.store.get(parent) if parent else None
+        except NotFound:
+            current = None
     rows.reverse()
-    if rows:
-        rows[0]["Id"] = image.id
-        rows[0]["Tags"] = [familiar(t) for t in image.tags] or None
     return rows
 
 

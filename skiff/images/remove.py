@@ -105,6 +105,11 @@ def remove_image(store: ImageStore, name: str, force: bool, in_use: InUse) -> li
             store.untag(str(ref))
             records.append(("Untagged", ref.familiar()))
     # imageDeleteHelper
+    if image.id in store.with_children() and not _references(image):
+        raise Conflict(
+            f"conflict: unable to delete {short} (cannot be forced) - image has dependent "
+            "child images"
+        )
     if not force:
         conflict = None
         users = in_use(image.id)
@@ -122,10 +127,28 @@ def remove_image(store: ImageStore, name: str, force: bool, in_use: InUse) -> li
         records.append(("Untagged", ref.familiar()))
     if in_use(image.id):
         return records
+    return records + _delete(store, image, chains, in_use)
+
+
+def _delete(
+    store: ImageStore, image: Image, chains: list[str], in_use: InUse
+) -> list[tuple[str, str]]:
+    """Delete an image; then its parent too if that has no name, no other child and no
+    container (the intermediate images of a build go with the image built)."""
+    parent = store.parent_of(image.id)
     store.delete_image(image.id)
-    records.append(("Deleted", image.id))
+    records = [("Deleted", image.id)]
     records.extend(("Deleted", chain) for chain in chains if not store.layer_known(chain))
-    return records
+    if parent is None or parent in store.with_children() or in_use(parent):
+        return records
+    try:
+        above = store.get(parent)
+    except NotFound:
+        return records
+    if _references(above):
+        return records
+    parent_chains = [layer["chain_id"] for layer in reversed(above.layers())]
+    return records + _delete(store, above, parent_chains, in_use)
 
 
 def parse_until(text: str, now: float) -> float:

@@ -410,5 +410,16 @@ class ImageStore:
                 os.close(fd)
         return freed
 
+    def parent_of(self, image_id: str) -> str | None:
+        """The image ``image_id`` was committed or built on (Docker's Parent), if known."""
+        row = self.db.execute(
+            "SELECT parent FROM image_parents WHERE image_id = ?", (image_id,)
+        ).fetchone()
+        return None if row is None else str(row["parent"])
+
+    def with_children(self) -> set[str]:
+        """The images others were committed or built on."""
+        return {r["parent"] for r in self.db.execute("SELECT DISTINCT parent FROM image_parents")}
+
     def is_dangling(self, image: Image) -> bool:
         return not image.tags and not image.repo_digests

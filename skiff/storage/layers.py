@@ -17,6 +17,7 @@ from skiff.linux.proc import owner_alive, owner_tag
 from skiff.paths import Paths
 
 NAME_LENGTH = 16
+EMPTY = ".empty"  # the lower directory of an image without layers (FROM scratch)
 
 
 def directory_name(chain_id: str) -> str:
@@ -94,7 +95,8 @@ _MOUNT_DATA_MAX = 4096  # mount(2) copies one page of options
 
 
 def mount_overlay(layers: LayerDirs, names: list[str], upper: str, work: str, target: str) -> None:
-    """Mount ``names`` (top first) with ``upper``/``work`` on ``target``.
+    """Mount ``names`` (top first) with ``upper``/``work`` on ``target``; no names (an
+    image from scratch) mount an empty lower directory.
 
     With absolute paths when the options fit in mount(2)'s page; otherwise the lowerdir
     paths are relative to the layers directory, so mount(2) must run with that as its
@@ -102,7 +104,8 @@ def mount_overlay(layers: LayerDirs, names: list[str], upper: str, work: str, ta
     threads) alone.
     """
     if not names:
-        raise EngineError("an overlay needs at least one layer")
+        os.makedirs(layers.diff(EMPTY), exist_ok=True)
+        names = [EMPTY]
     absolute = ":".join(os.path.join(layers.root, name, "diff") for name in names)
     data = f"lowerdir={absolute},upperdir={upper},workdir={work}"
     if len(data) < _MOUNT_DATA_MAX:
