@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import (
     api_latency,
+    build,
     container_run,
     density,
     exec_latency,
@@ -81,6 +82,10 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
     **{
         name: (partial(registry_transfer.run_scenario, name), description, "docker", 7)
         for name, description in registry_transfer.DESCRIPTIONS.items()
+    },
+    **{
+        name: (partial(build.run_scenario, name), description, "docker", 7)
+        for name, description in build.DESCRIPTIONS.items()
     },
 }
 

@@ -52,6 +52,7 @@ HANDLER_MODULES = (
     "volumes",
     "observe",
     "images",
+    "build",
 )
 
 

@@ -7,9 +7,13 @@ snapshot of the image being built, by the classic builder's rules.
   ``/``. A relative destination is below WORKDIR.
 - A source that is a symlink is followed (inside its root); symlinks below a directory
   source are copied as they are.
-- Everything copied, and each directory made for the destination, is owned by root or by
-  ``--chown``'s user and group (looked up in the image's /etc/passwd and /etc/group);
-  modes and modification times are the source's, or ``--chmod``'s mode.
+- Everything copied is owned by root or by ``--chown``'s user and group (looked up in the
+  image's /etc/passwd and /etc/group), and then loses its set-user-ID bit (and its
+  set-group-ID bit where it is group-executable), as files dockerd chowns do; ``COPY
+  --from`` without ``--chown`` keeps the other image's owners and modes. Directories made
+  for a file's destination get the file's owner; for a directory's, only the destination
+  itself does, the ones above it are root's. Modification times are the source's, modes
+  the source's or ``--chmod``'s.
 - ADD also unpacks a local tar archive (plain, gzip, bzip2, xz) into the destination,
   with the archive's owners, and fetches an http(s) URL into a file (mode 0600, its
   time from Last-Modified).
@@ -84,11 +88,12 @@ def copy(
     dest: str,
     workdir: str,
     *,
-    owner: Owner,
+    owner: Owner | None,
     mode: int | None,
     instruction: str,
 ) -> None:
-    """Copy ``sources`` to ``dest`` in the mounted root ``rootfs``."""
+    """Copy ``sources`` to ``dest`` in the mounted root ``rootfs``; ``owner`` None keeps
+    the sources' owners."""
     target = _destination(dest, workdir)
     if len(sources) > 1 and not dest.endswith("/"):
         raise InvalidArgument(
@@ -106,11 +111,12 @@ def copy(
                 raise InvalidArgument(
                     f"{instruction} failed: stat {source.relative}: file does not exist"
                 ) from None
+            permissions = _permissions(mode, owner is not None)
             if stat.S_ISDIR(st.st_mode):
-                _copy_tree(root, path, resolved, source, target, owner, mode)
+                _copy_tree(root, path, resolved, source, target, owner, permissions)
             else:
                 into, name = _file_destination(root, target, dest, source.name)
-                _copy_file(root, path, into, name, owner, mode)
+                _copy_file(root, path, into, name, owner, permissions)
     finally:
         os.close(root)
 
@@ -175,12 +181,27 @@ def fetch(url: str, directory: str) -> tuple[str, str]:
             modified = response.headers.get("Last-Modified")
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
-        raise InvalidArgument(f"ADD failed: fetching {url}: {reason}") from None
+        raise InvalidArgument(f"failed to GET {url}: {reason}") from None
     os.chmod(path, 0o600)
     if modified:
         parsed = email.utils.parsedate_to_datetime(modified)
         os.utime(path, (parsed.timestamp(), parsed.timestamp()))
     return path, name
+
+
+def _permissions(mode: int | None, chowned: bool) -> Callable[[int], int]:
+    """An entry's permission bits: ``mode`` (``--chmod``) or its own, without the set-id
+    bits that a chown clears on a non-directory."""
+
+    def permissions(st_mode: int) -> int:
+        bits = stat.S_IMODE(st_mode) if mode is None else mode
+        if chowned and not stat.S_ISDIR(st_mode):
+            bits &= ~stat.S_ISUID
+            if bits & stat.S_IXGRP:
+                bits &= ~stat.S_ISGID
+        return bits
+
+    return permissions
 
 
 # --- the destination ----------------------------------------------------------------
@@ -246,8 +267,9 @@ def _make_directory(root: int, path: str, owner: Owner) -> None:
 # --- writing -----------------------------------------------------------------------
 
 
-def _extract(stream: BinaryIO, root: int, directory: str, owner: Owner | str) -> None:
-    from skiff.engine.untar import extract
+def _extract(stream: BinaryIO, root: int, directory: str, owner: Owner | str | None) -> None:
+    """Extract into ``directory``; ``owner`` None: the archive's owners."""
+    from skiff.engine.untar import ARCHIVE_OWNER, extract
     from skiff.linux.openat2 import RESOLVE_IN_ROOT
 
     extract(
@@ -256,7 +278,7 @@ def _extract(stream: BinaryIO, root: int, directory: str, owner: Owner | str) ->
         directory,
         resolve=RESOLVE_IN_ROOT,
         shown=directory,
-        owner=owner,
+        owner=ARCHIVE_OWNER if owner is None else owner,
         no_overwrite_dir_non_dir=False,
     )
 
@@ -267,8 +289,8 @@ def _copy_tree(
     resolved: str,
     source: Source,
     target: str,
-    owner: Owner,
-    mode: int | None,
+    owner: Owner | None,
+    permissions: Callable[[int], int],
 ) -> None:
     """What the directory ``path`` holds into ``target``."""
     from skiff.engine.tree_archive import TreeArchive
@@ -281,9 +303,10 @@ def _copy_tree(
             below = os.fsdecode(written).rstrip("/")
             return ignored(f"{resolved}/{below}" if resolved else below)
 
-    _make_directory(root, target, owner)
+    _make_directory(root, dirname(target.rstrip("/") or "/"), (0, 0))
+    _make_directory(root, target, owner or (0, 0))
     with tempfile.TemporaryFile() as spool:
-        archive = TreeArchive(spool, skip=skip, mode=mode)
+        archive = TreeArchive(spool, skip=skip, permissions=permissions)
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             archive.add_directory(fd, b"")
@@ -294,15 +317,22 @@ def _copy_tree(
         _extract(spool, root, target, owner)
 
 
-def _copy_file(root: int, path: str, into: str, name: str, owner: Owner, mode: int | None) -> None:
+def _copy_file(
+    root: int,
+    path: str,
+    into: str,
+    name: str,
+    owner: Owner | None,
+    permissions: Callable[[int], int],
+) -> None:
     """The file (or other non-directory) ``path`` as ``into/name``."""
     from skiff.engine.tree_archive import TreeArchive
 
-    _make_directory(root, into, owner)
+    _make_directory(root, into, owner or (0, 0))
     parent = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with tempfile.TemporaryFile() as spool:
-            archive = TreeArchive(spool, mode=mode)
+            archive = TreeArchive(spool, permissions=permissions)
             archive.add(parent, os.fsencode(os.path.basename(path)), os.fsencode(name))
             archive.close()
             spool.seek(0)

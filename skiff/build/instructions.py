@@ -12,6 +12,7 @@ import copy
 import json
 
 from skiff.build.stage import Stage, set_env
+from skiff.engine.health import go_duration
 from skiff.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -84,14 +85,28 @@ def _text(instruction: Instruction) -> str:
     return " ".join(instruction.args)
 
 
+class Expander:
+    """Variable expansion with the stage's environment from before the instruction: a
+    word stays one word (``expand(w)``), or splits at unquoted blanks (``words(w)``)."""
+
+    def __init__(self, lexer: Lexer, env: dict[str, str]) -> None:
+        self.lexer = lexer
+        self.env = env
+
+    def __call__(self, word: str) -> str:
+        return self.lexer.process_word(word, self.env)
+
+    def words(self, word: str) -> list[str]:
+        return self.lexer.process_words(word, self.env)
+
+
 def dispatch(instruction: Instruction, stage: Stage, lexer: Lexer) -> Step:
     """The step of ``instruction`` in ``stage`` (which it does not change)."""
     handler = _HANDLERS.get(instruction.keyword)
     if handler is None:
         raise StepError(f"{instruction.keyword} is not allowed here")
     flags = parse_flags(instruction)
-    env = stage.expansion_env()
-    return handler(instruction, stage, flags, lambda word: lexer.process_word(word, env))
+    return handler(instruction, stage, flags, Expander(lexer, stage.expansion_env()))
 
 
 # --- metadata ----------------------------------------------------------------------------
@@ -107,31 +122,51 @@ def _cmd_form(instruction: Instruction, stage: Stage) -> list[str]:
     return [*stage.shell, _text(instruction)]
 
 
-def _json(value: list[str]) -> str:
-    return json.dumps(value, ensure_ascii=False).replace(", ", ",")
+def _go_quoted_list(items: list[str]) -> str:
+    """Go's ``%q`` of a string slice, as dockerd writes it in history: ``["a" "b c"]``."""
+    return "[" + " ".join(json.dumps(item, ensure_ascii=False) for item in items) + "]"
 
 
-def _cmd(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _go_list(items: list[str]) -> str:
+    """Go's ``%v`` of a string slice: ``[a b c]``."""
+    return "[" + " ".join(items) + "]"
+
+
+def _go_quoted_rune(value: int) -> str:
+    """Go's ``%q`` of an integer: a character literal (``'\\x03'``, ``'A'``)."""
+    named = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 39: "'", 92: "\\"}
+    if value in named:
+        return f"'\\{named[value]}'"
+    if 32 <= value < 127:
+        return f"'{chr(value)}'"
+    if value < 256:
+        return f"'\\x{value:02x}'"
+    return f"'\\u{value:04x}'" if value < 0x10000 else f"'\\U{value:08x}'"
+
+
+def _cmd(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     config = _config(stage)
     config["Cmd"] = _cmd_form(instruction, stage)
     stage.cmd_set = True
-    return Step(_comment(stage, f"CMD {_json(config['Cmd'])}"), config)
+    return Step(_comment(stage, f"CMD {_go_quoted_list(config['Cmd'])}"), config)
 
 
-def _entrypoint(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _entrypoint(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
     config = _config(stage)
     config["Entrypoint"] = _cmd_form(instruction, stage)
     if not stage.cmd_set:
         config["Cmd"] = None
-    return Step(_comment(stage, f"ENTRYPOINT {_json(config['Entrypoint'])}"), config)
+    return Step(_comment(stage, f"ENTRYPOINT {_go_quoted_list(config['Entrypoint'])}"), config)
 
 
-def _pairs(instruction: Instruction, expand: Any) -> list[tuple[str, str]]:
+def _pairs(instruction: Instruction, expand: Expander) -> list[tuple[str, str]]:
     args = instruction.args
     return [(expand(args[i]), expand(args[i + 1])) for i in range(0, len(args) - 1, 2)]
 
 
-def _env(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _env(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     config = _config(stage)
     shown = []
     for key, value in _pairs(instruction, expand):
@@ -140,7 +175,7 @@ def _env(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: 
     return Step(_comment(stage, "ENV " + " ".join(shown)), config)
 
 
-def _label(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _label(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     config = _config(stage)
     labels = dict(config.get("Labels") or {})
     shown = []
@@ -169,17 +204,23 @@ def _expose_ports(words: list[str]) -> list[str]:
     return ports
 
 
-def _expose(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _expose(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
+    """The words sorted as written, then expanded (a variable may hold several), and so
+    in the history."""
     config = _config(stage)
     exposed = dict(config.get("ExposedPorts") or {})
-    ports = _expose_ports([expand(w) for w in instruction.args])
-    for port in ports:
+    words = [w for raw in sorted(instruction.args) for w in expand.words(raw)]
+    for port in _expose_ports(words):
         exposed[port] = {}
     config["ExposedPorts"] = exposed
-    return Step(_comment(stage, "EXPOSE " + " ".join(sorted(set(ports)))), config)
+    return Step(_comment(stage, "EXPOSE " + " ".join(words)), config)
 
 
-def _volume(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _volume(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
     config = _config(stage)
     volumes = dict(config.get("Volumes") or {})
     paths = [expand(w) for w in instruction.args]
@@ -188,16 +229,18 @@ def _volume(instruction: Instruction, stage: Stage, flags: dict[str, str], expan
             raise StepError("VOLUME specified can not be an empty string")
         volumes[path] = {}
     config["Volumes"] = volumes
-    return Step(_comment(stage, f"VOLUME {_json(paths)}"), config)
+    return Step(_comment(stage, f"VOLUME {_go_list(paths)}"), config)
 
 
-def _user(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _user(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     config = _config(stage)
     config["User"] = expand(_text(instruction))
     return Step(_comment(stage, f"USER {config['User']}"), config)
 
 
-def _stopsignal(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _stopsignal(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
     from skiff.engine.options import parse_signal
 
     config = _config(stage)
@@ -207,27 +250,32 @@ def _stopsignal(instruction: Instruction, stage: Stage, flags: dict[str, str], e
     return Step(_comment(stage, f"STOPSIGNAL {signal}"), config)
 
 
-def _shell(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _shell(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     if not instruction.json:
         raise StepError("SHELL requires the arguments to be in JSON form")
     config = _config(stage)
     config["Shell"] = list(instruction.args)
-    return Step(_comment(stage, f"SHELL {_json(config['Shell'])}"), config)
+    comment = f"SHELL {_go_list(config['Shell'])}"
+    return Step(" ".join([*config["Shell"], "#(nop) ", comment]), config)  # the new shell
 
 
-def _onbuild(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _onbuild(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
     config = _config(stage)
     trigger = instruction.args[0]
     config["OnBuild"] = [*(config.get("OnBuild") or []), trigger]
     return Step(_comment(stage, f"ONBUILD {trigger}"), config)
 
 
-def _maintainer(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _maintainer(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
     author = _text(instruction)
     return Step(_comment(stage, f"MAINTAINER {author}"), _config(stage), author=author)
 
 
-def _arg(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _arg(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     shown = []
     for word in instruction.args:
         name, equals, default = word.partition("=")
@@ -254,45 +302,60 @@ def _duration(flags: dict[str, str], name: str) -> int:
 
 
 def _healthcheck(
-    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
 ) -> Step:
+    """The history shows the instruction's own check (Go's ``%q`` of dockerd 20.10's
+    HealthConfig); the config keeps the durations and retries it leaves at 0 from the
+    check before it, as dockerd's merge of the image's config does."""
     config = _config(stage)
     kind, *rest = instruction.args
     if kind.upper() == "NONE":
         if rest or flags:
             raise StepError("HEALTHCHECK NONE takes no arguments")
-        config["Healthcheck"] = {"Test": ["NONE"]}
-        return Step(_comment(stage, "HEALTHCHECK NONE"), config)
-    test = ["CMD", *rest] if instruction.json else ["CMD-SHELL", " ".join(rest)]
-    health: dict[str, Any] = {"Test": test}
+        test = ["NONE"]
+    else:
+        test = ["CMD", *rest] if instruction.json else ["CMD-SHELL", " ".join(rest)]
+    own: dict[str, Any] = {"Test": test}
     for flag, key in (
         ("interval", "Interval"),
         ("timeout", "Timeout"),
         ("start-period", "StartPeriod"),
         ("start-interval", "StartInterval"),
     ):
-        nanos = _duration(flags, flag)
-        if nanos:
-            health[key] = nanos
-    if "retries" in flags:
-        try:
-            retries = int(flags["retries"])
-        except ValueError:
-            raise StepError(
-                f"strconv.ParseInt: parsing {json.dumps(flags['retries'])}: invalid syntax"
-            ) from None
-        if retries < 0:
-            raise StepError("--retries cannot be negative")
-        if retries:
-            health["Retries"] = retries
-    config["Healthcheck"] = health
-    return Step(_comment(stage, f"HEALTHCHECK {_json(test)}"), config)
+        own[key] = _duration(flags, flag)
+    own["Retries"] = _retries(flags)
+    before = config.get("Healthcheck") or {}
+    config["Healthcheck"] = {
+        key: value or before.get(key) for key, value in own.items() if value or before.get(key)
+    }
+    shown = " ".join(
+        [_go_quoted_list(test)]
+        + [f'"{go_duration(own[key])}"' for key in ("Interval", "Timeout", "StartPeriod")]
+        + [_go_quoted_rune(own["Retries"])]
+    )
+    return Step(_comment(stage, f"HEALTHCHECK &{{{shown}}}"), config)
+
+
+def _retries(flags: dict[str, str]) -> int:
+    if "retries" not in flags:
+        return 0
+    try:
+        retries = int(flags["retries"])
+    except ValueError:
+        raise StepError(
+            f"strconv.ParseInt: parsing {json.dumps(flags['retries'])}: invalid syntax"
+        ) from None
+    if retries < 0:
+        raise StepError("--retries cannot be negative")
+    return retries
 
 
 # --- files -------------------------------------------------------------------------------
 
 
-def _workdir(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _workdir(
+    instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
+) -> Step:
     from skiff.engine.copy_paths import join
 
     config = _config(stage)
@@ -300,10 +363,11 @@ def _workdir(instruction: Instruction, stage: Stage, flags: dict[str, str], expa
     workdir = join(config.get("WorkingDir") or "/", path) if not path.startswith("/") else path
     workdir = join(workdir)
     config["WorkingDir"] = workdir
-    return Step(_comment(stage, f"WORKDIR {workdir}"), config, FileChange("workdir", path=workdir))
+    created_by = " ".join([*stage.shell, f"#(nop) WORKDIR {workdir}"])  # one space here
+    return Step(created_by, config, FileChange("workdir", path=workdir))
 
 
-def _run(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _run(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     command = _run_command(instruction, stage)
     args = stage.run_args()
     shown = [f"|{len(args)}", *args, *command] if args else command
@@ -325,16 +389,16 @@ def _run_command(instruction: Instruction, stage: Stage) -> list[str]:
     return [*stage.shell, text]
 
 
-def _copy(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _copy(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     return _files("copy", instruction, stage, flags, expand)
 
 
-def _add(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any) -> Step:
+def _add(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     return _files("add", instruction, stage, flags, expand)
 
 
 def _files(
-    kind: str, instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Any
+    kind: str, instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander
 ) -> Step:
     name = instruction.keyword
     words = [expand(w) for w in instruction.args]

@@ -58,19 +58,27 @@ def resolve_sources(builder: Builder, stage: Stage, step: Step, change: FileChan
     for key in ("chown", "chmod", "dest"):
         digest.update(f"{key} {details[key]}\n".encode())
     change.checksum = digest.hexdigest()
-    kind = _hash_kind(builder, resolved)
+    kind = _hash_kind(builder, resolved, details.get("source_image"))
+    chown = f"--chown={details['chown']}" if details["chown"] else ""
     step.created_by = " ".join(
-        [*stage.shell, f"#(nop) {keyword} {kind}:{change.checksum} in {details['dest']} "]
+        [*stage.shell, f"#(nop) {keyword} {chown}{kind}:{change.checksum} in {details['dest']} "]
     )
 
 
-def _hash_kind(builder: Builder, resolved: list[tuple[str, str]]) -> str:
+def _hash_kind(builder: Builder, resolved: list[tuple[str, str]], image_id: str | None) -> str:
     """dockerd's prefix of the sources' hash in history: file, dir or multi."""
     if len(resolved) != 1:
         return "multi"
     kind, value = resolved[0]
-    if kind == "context" and os.path.isdir(builder.context.path(value)):
-        return "dir"
+    if kind == "context":
+        return "dir" if os.path.isdir(builder.context.path(value)) else "file"
+    if kind == "image":
+        from skiff.build.files import follow
+
+        with ExitStack() as held:
+            root = _image_root(builder, image_id, held)
+            relative = clean(value)
+            return "dir" if os.path.isdir(os.path.join(root, follow(root, relative))) else "file"
     return "file"
 
 
@@ -87,7 +95,10 @@ def _download(builder: Builder, url: str) -> tuple[str, str]:
 
     directory = os.path.join(builder.files, f"url-{len(os.listdir(builder.files))}")
     os.mkdir(directory)
-    return fetch(url, directory)
+    try:
+        return fetch(url, directory)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"ADD failed: {e}") from None
 
 
 def _source_image(builder: Builder, name: str) -> str | None:
@@ -117,7 +128,9 @@ def copy_sources(builder: Builder, rootfs: str, change: FileChange) -> None:
 
     details = change.details
     keyword = "COPY" if change.kind == "copy" else "ADD"
-    owner = chown_owner(rootfs, details["chown"])
+    owner: Owner | None = chown_owner(rootfs, details["chown"])
+    if details["source_stage"] and not details["chown"]:
+        owner = None  # COPY --from keeps the other image's owners
     with ExitStack() as held:
         sources: list[Source] = []
         for kind, value in details["resolved"]:

@@ -1,6 +1,7 @@
 """``skiff build`` (``image build``): an image from a Dockerfile, with the docker CLI's
-flags. The context is a directory, a tar archive (plain or compressed), or ``-``: a tar
-archive on stdin, or a Dockerfile alone (an empty context). ``-f`` is relative to the
+flags. The context is a directory, a tar archive (plain or compressed), an http(s) URL of
+one (or of a Dockerfile alone), or ``-``: a tar archive on stdin, or a Dockerfile alone
+(an empty context). ``-f`` is relative to the
 current directory, as with the docker CLI, and may be ``-`` (the Dockerfile on stdin).
 """
 
@@ -11,6 +12,7 @@ import sys
 from contextlib import ExitStack
 
 from skiff.cli.main import Command, CommandFailed
+from skiff.errors import SkiffError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,6 +90,22 @@ def _context(inv: Invocation, opts: Options, held: ExitStack) -> tuple[BuildCont
 
     where = opts.args[0]
     dockerfile = opts.file or ""
+    if where.startswith(("http://", "https://")):
+        from skiff.build.files import fetch
+
+        directory = held.enter_context(workspace(inv.paths, "context"))
+        try:
+            downloaded, _ = fetch(where, held.enter_context(workspace(inv.paths, "files")))
+        except SkiffError as e:
+            raise CommandFailed(
+                f"unable to prepare context: unable to download remote context {where}: {e}"
+            ) from None
+        if is_archive(downloaded):
+            with open(downloaded, "rb") as f:
+                extract_context(f, directory)
+        else:
+            os.replace(downloaded, os.path.join(directory, "Dockerfile"))
+        return BuildContext.open(directory), dockerfile or "Dockerfile"
     if where == "-":
         directory = held.enter_context(workspace(inv.paths, "context"))
         data = sys.stdin.buffer.read()
@@ -139,7 +157,6 @@ def _build(inv: Invocation, opts: Options) -> int:
     from skiff.build.builder import BuildOptions, build
     from skiff.build.run import RunFailed
     from skiff.engine.engine import Engine
-    from skiff.errors import SkiffError
 
     options = _options(opts)
     assert isinstance(options, BuildOptions)

@@ -38,20 +38,20 @@ class TreeArchive:
     """Writes tar entries to ``out``; ``close`` writes the end of the archive.
 
     For a build's COPY: ``skip(path, is_dir)`` leaves out the entries it says (the paths
-    as written; a skipped directory with all it holds) and ``mode`` replaces every
-    entry's permission bits (``--chmod``)."""
+    as written; a skipped directory with all it holds) and ``permissions(st_mode)`` gives
+    each entry's permission bits (``--chmod``, set-id bits cleared)."""
 
     def __init__(
         self,
         out: BinaryIO,
         hidden: frozenset[int] = frozenset(),
         skip: Callable[[bytes, bool], bool] | None = None,
-        mode: int | None = None,
+        permissions: Callable[[int], int] | None = None,
     ) -> None:
         self.writer = tarstream.TarWriter(out)
         self.hidden = hidden
         self.skip = skip
-        self.mode = mode
+        self.permissions = permissions
         self.links: dict[tuple[int, int], bytes] = {}
 
     @property
@@ -146,7 +146,9 @@ class TreeArchive:
         self.writer.add(
             path,
             kind,
-            mode=stat.S_IMODE(st.st_mode) if self.mode is None else self.mode,
+            mode=stat.S_IMODE(st.st_mode)
+            if self.permissions is None
+            else self.permissions(st.st_mode),
             uid=st.st_uid,
             gid=st.st_gid,
             size=size,

@@ -309,6 +309,7 @@ class TarReader:
         self._end = 0  # end of valid bytes in _buf
         self._base = 0  # tar offset of _buf[0]
         self._pending = 0  # data (with padding) of the last member not yet consumed
+        self._pending_data = 0  # of which data (the rest is padding)
         self._eof = False
         self._ended = False
         self._last: bytes | None = None
@@ -387,6 +388,23 @@ class TarReader:
             self._start += take
             n -= take
 
+    def _skip_padding(self, n: int) -> None:
+        """The padding after a member's data. A stream that ends right after the data (no
+        padding, no end marker: the docker CLI sends a build context so when it adds a
+        Dockerfile from outside the context) ends the archive there, as Go's reader
+        accepts; a stream that ends inside the padding is truncated."""
+        if n and self.source_fd is None and not self._ensure(1):
+            self._ended = True
+            return
+        self._skip(n)
+
+    def _skip_pending(self) -> None:
+        """Skip what is left of the last member: its data, then its padding."""
+        padded, data = self._pending, self._pending_data
+        self._pending = self._pending_data = 0
+        self._skip(data)
+        self._skip_padding(padded - data)
+
     def _read_exact(self, n: int) -> bytes:
         """``n`` bytes of member data (PAX or GNU long-name records), any length."""
         parts = []
@@ -405,8 +423,7 @@ class TarReader:
     def next(self) -> Member | None:
         """The next member, or None at the end of the archive."""
         if self._pending:
-            self._skip(self._pending)
-            self._pending = 0
+            self._skip_pending()
         if self._ended:
             return None
         pax: dict[bytes, bytes] | None = None
@@ -481,17 +498,19 @@ class TarReader:
             raise TarFormatError(f"{_describe(member.name)}: negative size")
         if kind not in HEADER_ONLY:
             self._pending = (member.size + BLOCK - 1) & ~(BLOCK - 1)
+            self._pending_data = member.size
         return member
 
     def copy_data(self, member: Member, fd: int) -> None:
         """Write the data of ``member`` (the one last returned by ``next``) to ``fd``."""
         size = member.size
         padded = self._pending
-        self._pending = 0
+        self._pending = self._pending_data = 0
         avail = self._end - self._start
         if size <= avail:
             _write_all(fd, self._mv[self._start : self._start + size])
-            self._skip(padded)
+            self._start += size
+            self._skip_padding(padded - size)
             return
         if (
             self.source_fd is not None
@@ -510,7 +529,7 @@ class TarReader:
             _write_all(fd, self._mv[self._start : self._start + take])
             self._start += take
             remaining -= take
-        self._skip(padded - size)
+        self._skip_padding(padded - size)
 
     def _copy_range(self, member: Member, fd: int) -> bool:
         """Copy member data with copy_file_range; False if the kernel cannot (fall back)."""
@@ -541,16 +560,15 @@ class TarReader:
     def read_data(self, member: Member) -> bytes:
         """The data of ``member`` as bytes (for small members)."""
         padded = self._pending
-        self._pending = 0
+        self._pending = self._pending_data = 0
         data = self._read_exact(member.size)
-        self._skip(padded - member.size)
+        self._skip_padding(padded - member.size)
         return data
 
     def drain(self) -> int:
         """Consume everything after the end of the archive; returns the total tar size."""
         if self._pending:
-            self._skip(self._pending)
-            self._pending = 0
+            self._skip_pending()
         end = self.position
         if self.source_fd is None:
             self._start = self._end

@@ -414,3 +414,18 @@ def test_reader_libarchive_xattrs():
     ti.pax_headers = {"LIBARCHIVE.xattr.user.a%3Db": "dmFsdWU"}  # base64 "value", unpadded
     ((m, _),) = read_all(build([(ti, b"")]))[0]
     assert m.xattrs == {b"user.a=b": b"value"}
+
+
+def test_reader_accepts_a_stream_that_ends_right_after_the_last_data():
+    """No padding and no end marker after the last member's data (the docker CLI's build
+    context with a Dockerfile from outside it): the archive ends there, as Go reads it;
+    a stream that ends inside the padding is truncated."""
+    whole = build([info("a", data=b"x" * 600), info("b", data=b"tail")])
+    cut = whole[: 512 + 1024 + 512 + 4]  # a's header, data and padding; b's header and data
+    members, _ = read_all(cut)
+    assert [(m.name, data) for m, data in members] == [(b"a", b"x" * 600), (b"b", b"tail")]
+    reader = TarReader(io.BytesIO(cut))
+    assert [m.name for m in iter(reader.next, None)] == [b"a", b"b"]  # data skipped
+    assert reader.drain() == len(cut)
+    with pytest.raises(TarFormatError, match="unexpected end"):
+        read_all(cut + b"\0" * 10)
