@@ -302,21 +302,6 @@ class _BodyReader(io.RawIOBase):
             raise InvalidArgument(f"invalid request body: {e}") from None
 
 
-def _extract(stream: BinaryIO, root: str) -> None:
-    """The context's tar (compressed or not) into ``root``, confined to it: what
-    skiff.build.context.extract_context does, with its destination relative to ``root``
-    (RESOLVE_BENEATH refuses the absolute "/" that extract_context gives)."""
-    from skiff.engine.untar import ARCHIVE_OWNER, extract
-    from skiff.images.compression import sniffed
-    from skiff.linux.openat2 import RESOLVE_BENEATH
-
-    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        extract(sniffed(stream), fd, ".", resolve=RESOLVE_BENEATH, shown="/", owner=ARCHIVE_OWNER)
-    finally:
-        os.close(fd)
-
-
 def _dockerfile(root: str, name: str, directory: str) -> str:
     """The Dockerfile ``name`` of the context ``root``, copied to ``directory``: its
     path there. Symlinks resolve inside the context (as dockerd's scoped paths): a
@@ -386,12 +371,13 @@ def _prepare(
     request: _Request, body: BinaryIO | None, directory: str, output: _Output
 ) -> tuple[str, str]:
     """The context directory (in ``directory``) and the Dockerfile's path."""
+    from skiff.build.context import extract_context
     from skiff.build.files import is_archive
 
     root = os.path.join(directory, "context")
     os.mkdir(root, 0o755)
     if body is not None:
-        _extract(body, root)
+        extract_context(body, root)
         return root, _dockerfile(root, request.options.dockerfile, directory)
     download = os.path.join(directory, "download")
     _download(request.remote, download, output)
@@ -401,7 +387,7 @@ def _prepare(
         return root, path
     with open(download, "rb") as f:
         os.unlink(download)
-        _extract(f, root)
+        extract_context(f, root)
     return root, _dockerfile(root, request.options.dockerfile, directory)
 
 
@@ -434,20 +420,15 @@ async def build(call: Call) -> web.StreamResponse:
 
 
 def _run(engine: Engine, context: Any, request: _Request, output: _Output) -> str:
-    """The build, each stage's image said as dockerd's aux message (API 1.30 and later).
+    """The build, each stage's image said as dockerd's aux message (API 1.30 and later);
+    a RUN stops when the client goes."""
+    from skiff.build.builder import build
 
-    skiff.build.builder says only text: a stage's image is taken where the Builder
-    finishes a stage (``_finish``), until it offers a hook of its own."""
-    from skiff.build.builder import Builder
+    def on_stage(image_id: str) -> None:
+        if request.aux:
+            output.say({"aux": {"ID": image_id}})
 
-    class _Builder(Builder):
-        def _finish(self, stage: Any) -> str:
-            image_id: str = super()._finish(stage)
-            if request.aux:
-                output.say({"aux": {"ID": image_id}})
-            return image_id
-
-    return _Builder(engine, context, request.options, output.text).build()
+    return build(engine, context, request.options, output.text, on_stage, output.stream.gone.is_set)
 
 
 async def prune(call: Call) -> web.StreamResponse:

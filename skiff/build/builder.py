@@ -108,12 +108,20 @@ def _stage_name(instruction: Instruction) -> str:
 
 class Builder:
     def __init__(
-        self, engine: Engine, context: BuildContext, options: BuildOptions, say: Say
+        self,
+        engine: Engine,
+        context: BuildContext,
+        options: BuildOptions,
+        say: Say,
+        on_stage: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         self.engine = engine
         self.context = context
         self.options = options
         self.say = say
+        self.on_stage = on_stage
+        self.cancelled = cancelled
         self.number = 0
         self.total = 0
         self.stage_images: list[str | None] = []
@@ -152,6 +160,8 @@ class Builder:
                     self._labels(stage)
                 image_id = self._finish(stage)
                 self.stage_images.append(image_id)
+                if self.on_stage is not None:
+                    self.on_stage(image_id)
             self._warn_unused(global_args)
         finally:
             stack.close()
@@ -382,6 +392,7 @@ class Builder:
                 output,
                 announce,
                 self.lease,
+                self.cancelled,
             )
         finally:
             if pending:
@@ -462,6 +473,15 @@ def _architecture() -> str:
     return host_platform()[1]
 
 
-def build(engine: Engine, context: BuildContext, options: BuildOptions, say: Say) -> str:
-    """Build the image of ``context``'s Dockerfile; its ID."""
-    return Builder(engine, context, options, say).build()
+def build(
+    engine: Engine,
+    context: BuildContext,
+    options: BuildOptions,
+    say: Say,
+    on_stage: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> str:
+    """Build the image of ``context``'s Dockerfile; its ID. ``on_stage(image_id)`` hears
+    each stage's image (the API's aux messages); ``cancelled()`` stops a RUN that runs
+    (the API's client went away)."""
+    return Builder(engine, context, options, say, on_stage, cancelled).build()

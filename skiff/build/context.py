@@ -169,6 +169,6 @@ def extract_context(stream: BinaryIO, directory: str) -> None:
 
     fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        extract(sniffed(stream), fd, "/", resolve=RESOLVE_BENEATH, shown="/", owner=ARCHIVE_OWNER)
+        extract(sniffed(stream), fd, ".", resolve=RESOLVE_BENEATH, shown="/", owner=ARCHIVE_OWNER)
     finally:
         os.close(fd)

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from skiff.images.service import ImageStore
 
 
+_POLL = 0.5  # seconds between looks at whether the build was cancelled
+
+
+class Cancelled(SkiffError):
+    """The build's client went away: its RUN was killed."""
+
+    def __init__(self) -> None:
+        super().__init__("the build was cancelled")
+
+
 class RunFailed(SkiffError):
     """A RUN whose command failed: dockerd's message, its exit code as the build's."""
 
@@ -38,9 +48,11 @@ def run_step(
     output: Callable[[bytes], None],
     announce: Callable[[str], None],
     lease: str,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> tuple[str, int]:
     """Run ``command`` in a container of ``image_id``; the layer of its changes (blob and
-    size, held by ``lease``). ``announce(container_id)`` comes before it runs."""
+    size, held by ``lease``). ``announce(container_id)`` comes before it runs; once
+    ``cancelled()`` says so, the container is killed and the step fails."""
     from skiff.engine.commit import write_layer
     from skiff.engine.container_changes import init_mountpoints
     from skiff.engine.filesystem import ContainerFiles
@@ -58,7 +70,9 @@ def run_step(
     container = engine.containers.get(engine.create(options).id)
     try:
         announce(container.id)
-        code = _run(engine, container.id, output)
+        code = _run(engine, container.id, output, cancelled)
+        if cancelled():
+            raise Cancelled()
         if code != 0:
             raise RunFailed(command, code)
         store: ImageStore = engine.images
@@ -68,8 +82,14 @@ def run_step(
         engine.remove(container.id, force=True, volumes=True)
 
 
-def _run(engine: Engine, container_id: str, output: Callable[[bytes], None]) -> int:
-    """Start the container attached, pass what it prints to ``output``; its exit code."""
+def _run(
+    engine: Engine,
+    container_id: str,
+    output: Callable[[bytes], None],
+    cancelled: Callable[[], bool],
+) -> int:
+    """Start the container attached, pass what it prints to ``output``; its exit code.
+    Once ``cancelled()``, it is killed (and its output still read to the end)."""
     import select
 
     from skiff.engine.attach import AttachSession, wait_exit_code
@@ -90,8 +110,14 @@ def _run(engine: Engine, container_id: str, output: Callable[[bytes], None]) -> 
             output(f"{e}\n".encode())
             return start_error_code(str(e))
         session = sessions[0]
+        killed = False
         while True:
-            select.select([session.fd], [], [])
+            ready, _, _ = select.select([session.fd], [], [], _POLL)
+            if not ready:
+                if not killed and cancelled():
+                    engine.kill(container_id)
+                    killed = True
+                continue
             got = session.receive()
             if got is None:
                 break

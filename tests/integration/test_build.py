@@ -350,7 +350,7 @@ COPY a.txt /c/${SET}/${UNSET:-u}.txt
         "wd",
         "cat /pwd rel/a.txt a.txt /c/value/u.txt; stat -c '%n %F %u:%g %a' /created/deep",
     ) == ("/app/sub/yesno\na\na\na\n/created/deep directory 0:0 755\n")
-    assert NOP + "WORKDIR /app/sub/yesno" in history(skiff, "wd")
+    assert "/bin/sh -c #(nop) WORKDIR /app/sub/yesno" in history(skiff, "wd")  # one space
 
 
 def test_escape_and_syntax_directives(skiff: Skiff, busybox: str, tmp_path: Path):
@@ -442,8 +442,10 @@ def test_copy_sources_destinations_owners_and_modes(skiff: Skiff, busybox: str, 
         == "a\nb\n2\n1\n"
     )
     assert run(skiff, "copies", "/modes/exec.sh") == "exec\n"
-    # History: "COPY <kind>:<hash of the sources> in <dest> ", the kind by the sources.
-    kinds = ["file", "file", "file", "dir", "file", "file", "multi", "dir", "multi", "file", "file"]
+    # History: "COPY [--chown=X]<kind>:<hash of the sources> in <dest> " (dockerd's, no
+    # space after the owner), the kind by the sources.
+    kinds = ["file", "file", "file", "--chown=appdir", "--chown=1001:1002file"]
+    kinds += ["--chown=app:grpfile", "multi", "dir", "multi", "file", "file"]
     dests = ["/linked/", "/modes/", "/modes/a.txt", "/owned/dir/", "/owned/bynumber"]
     dests += ["/owned/byname", "/multi/", "/dircopy", "/globbed/", "/newdir/", "/file-no-slash"]
     lines = history(skiff, "copies")
