@@ -308,6 +308,8 @@ class Builder:
         change = step.change
         if change is not None and change.kind in ("copy", "add"):
             self._prepare_files(stage, step, change)
+        if step.author is not None:
+            stage.author = step.author
         key = self._key(stage, step)
         cached = None if self.options.no_cache else self._cached(stage, key)
         if cached is not None:
@@ -458,8 +460,9 @@ class Builder:
             history=[*(parent.get("history") or []), *([entry] if entry else [])],
             rootfs=rootfs,
         )
-        if step.author is not None:
-            config["author"] = step.author
+        config.pop("author", None)
+        if stage.author is not None:
+            config["author"] = stage.author
         return register_image(self.engine.images, self.lease, stage.image_id, config, layer)
 
 

@@ -10,6 +10,7 @@ that leaves it (``../x``, or a symlink that points out) is refused.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
 import stat
@@ -83,8 +84,14 @@ class BuildContext:
         except IsADirectoryError:
             raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}") from None
 
+    @functools.cached_property
+    def kept(self) -> frozenset[str]:
+        """The paths ``.dockerignore`` leaves in (what the docker CLI would send): with an
+        exception below an ignored directory, that directory and the exception."""
+        return frozenset(self.matcher.walk(self.root))
+
     def ignored(self, relative: str) -> bool:
-        return bool(relative) and self.matcher.matches(relative)
+        return bool(relative) and relative not in self.kept
 
     def sources(self, source: str, instruction: str) -> list[str]:
         """The paths (relative to the root) that ``source`` names: itself, or what its

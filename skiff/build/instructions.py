@@ -369,9 +369,9 @@ def _workdir(
 
 def _run(instruction: Instruction, stage: Stage, flags: dict[str, str], expand: Expander) -> Step:
     command = _run_command(instruction, stage)
-    args = stage.run_args()
-    shown = [f"|{len(args)}", *args, *command] if args else command
-    change = FileChange("run", command=command, env=args)
+    env, args = stage.run_args()
+    shown = [f"|{len(args)}", *args, *command] if env else command
+    change = FileChange("run", command=command, env=env)
     return Step(" ".join(shown), _config(stage), change)
 
 

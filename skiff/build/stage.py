@@ -88,6 +88,7 @@ class Stage:
         self.global_args = global_args
         self.args: dict[str, str | None] = {}  # declared in this stage, in order
         self.cmd_set = False  # a CMD came in this stage (ENTRYPOINT keeps it)
+        self.author: str | None = None  # MAINTAINER of this stage (not inherited)
         self.used_args: set[str] = set()
 
     def declare(self, name: str, default: str | None) -> None:
@@ -121,11 +122,14 @@ class Stage:
             env[key] = value
         return env
 
-    def run_args(self) -> list[str]:
+    def run_args(self) -> tuple[list[str], list[str]]:
         """The arguments a RUN sees as environment variables (those ENV does not set),
-        sorted: dockerd's ``|N K=V ...`` prefix of the RUN's history."""
+        sorted, and those of them its history shows (dockerd's ``|N K=V ...`` prefix):
+        the proxy arguments only if declared."""
         env_keys = {env_key(e) for e in self.run.get("Env") or []}
-        return sorted(f"{k}={v}" for k, v in self.arg_values().items() if k not in env_keys)
+        env = sorted(f"{k}={v}" for k, v in self.arg_values().items() if k not in env_keys)
+        shown = [e for e in env if env_key(e) not in PROXY_ARGS or env_key(e) in self.args]
+        return env, shown
 
     @property
     def shell(self) -> list[str]:

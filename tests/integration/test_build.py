@@ -114,6 +114,9 @@ def test_metadata_instructions_make_the_image_config(skiff: Skiff, busybox: str,
     assert lines[0] == NOP + 'CMD ["/bin/sh" "-c" "echo \\"$B|$D|$LEGACY\\" && id -u"]'
     assert lines[1] == "/bin/sh -c id -u"
     assert lines[2] == NOP + "USER nobody"
+    assert lines[3] == NOP + (
+        """HEALTHCHECK &{["CMD-SHELL" "test -e /etc/passwd || exit 1"] "5s" "3s" "1m30s" '\\x04'}"""
+    )
     assert lines[4] == NOP + "STOPSIGNAL SIGUSR1"
     assert lines[5] == NOP + "VOLUME [/v1 /v2]"
     assert lines[6] == NOP + "VOLUME [/data /logs]"
@@ -142,10 +145,12 @@ def test_healthcheck_none_and_maintainer_in_a_child_image(
     assert parent["Author"] == "Jane Doe"
     assert parent["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Retries": 2}
     child = skiff.inspect("child")
-    # HEALTHCHECK NONE turns the inherited check off; the rest of the config is inherited.
-    assert child["Config"]["Healthcheck"] == {"Test": ["NONE"]}
+    # HEALTHCHECK NONE turns the inherited check off; as with dockerd 20.10, the zero
+    # retries of NONE are the previous check's (see tests/interop/test_build_oracle.py).
+    assert child["Config"]["Healthcheck"] == {"Test": ["NONE"], "Retries": 2}
     assert child["Config"]["User"] == "nobody"
-    assert history(skiff, "child")[0] == NOP + "HEALTHCHECK NONE"
+    # Go's %q of dockerd 20.10's HealthConfig: test, interval, timeout, start period, retries.
+    assert history(skiff, "child")[0] == NOP + """HEALTHCHECK &{["NONE"] "0s" "0s" "0s" '\\x00'}"""
     # MAINTAINER is the author of the images of its own stage only.
     assert skiff.inspect("other")["Author"] == "Someone Else"
     assert child["Author"] == ""
@@ -458,7 +463,8 @@ def test_copy_from_stages_and_images(skiff: Skiff, busybox: str, tmp_path: Path)
     arch = skiff.inspect("busybox")["Architecture"]
     dockerfile = f"""\
 FROM busybox AS builder
-RUN mkdir /out && echo built > /out/artifact && echo second > /out/other
+RUN mkdir /out && echo built > /out/artifact && echo second > /out/other \\
+ && chown -R 1234:2345 /out
 FROM scratch AS files
 COPY a.txt /a.txt
 COPY dir /d/
@@ -467,6 +473,7 @@ COPY --from=builder /out/artifact /by-name/
 COPY --from=0 /out /by-index/
 COPY --from=busybox:latest /bin/busybox /by-image/busybox
 COPY --from=files / /from-scratch/
+COPY --from=builder --chown=7:8 /out/artifact /chowned/
 """
     ctx = write_context(
         tmp_path / "ctx", {"Dockerfile": dockerfile, "a.txt": "a\n", "dir/one": "1\n"}
@@ -481,6 +488,11 @@ COPY --from=files / /from-scratch/
         " stat -c '%a' /by-image/busybox; cmp /by-image/busybox /bin/busybox && echo same"
     )
     assert sh(skiff, "multi", script) == "built\nbuilt\nsecond\na\n1\n755\nsame\n"
+    # COPY --from keeps the other image's owners, unless --chown says otherwise.
+    owners = "stat -c '%n %u:%g' /by-name/artifact /by-index/other /chowned/artifact"
+    assert sh(skiff, "multi", owners) == (
+        "/by-name/artifact 1234:2345\n/by-index/other 1234:2345\n/chowned/artifact 7:8\n"
+    )
 
     # The scratch stage alone: its two layers and nothing else.
     built(skiff, "-t", "files", "--target", "files", str(ctx))
