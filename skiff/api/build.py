@@ -428,7 +428,15 @@ def _run(engine: Engine, context: Any, request: _Request, output: _Output) -> st
         if request.aux:
             output.say({"aux": {"ID": image_id}})
 
-    return build(engine, context, request.options, output.text, on_stage, output.stream.gone.is_set)
+    return build(
+        engine.images,
+        lambda: engine,
+        context,
+        request.options,
+        output.text,
+        on_stage,
+        output.stream.gone.is_set,
+    )
 
 
 async def prune(call: Call) -> web.StreamResponse:

@@ -14,15 +14,14 @@ RUN ...", " ---> Using cache", "Successfully built ...").
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from contextlib import ExitStack
 
-from skiff import __version__
+from skiff import __version__, jsonio
 from skiff.build.instructions import FileChange, Step, StepError, dispatch
 from skiff.build.stage import Stage
 from skiff.errors import InvalidArgument, NotFound
+from skiff.images.digest import sha256
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from skiff.build.dockerfile import Instruction
     from skiff.build.words import Lexer
     from skiff.engine.engine import Engine
+    from skiff.images.service import ImageStore
 
     Say = Callable[[str], None]
 
@@ -109,14 +109,17 @@ def _stage_name(instruction: Instruction) -> str:
 class Builder:
     def __init__(
         self,
-        engine: Engine,
+        store: ImageStore,
+        engine: Callable[[], Engine],
         context: BuildContext,
         options: BuildOptions,
         say: Say,
         on_stage: Callable[[str], None] | None = None,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
-        self.engine = engine
+        self.store = store
+        self.paths = store.paths
+        self.engine = engine  # for RUN steps: only a build that runs one needs the engine
         self.context = context
         self.options = options
         self.say = say
@@ -139,7 +142,7 @@ class Builder:
         from skiff.build.dockerfile import parse
         from skiff.build.words import Lexer
 
-        snapshot.clean_abandoned(self.engine.paths)
+        snapshot.clean_abandoned(self.paths)
         stack = ExitStack()
         dockerfile = parse(self.context.read_dockerfile(self.options.dockerfile))
         self.lexer = Lexer(dockerfile.escape)
@@ -147,10 +150,10 @@ class Builder:
         self.names = stages.names
         self.total = stages.count() + (1 if self.options.labels else 0)
         global_args = self._global_args(stages.global_args)
-        store = self.engine.images
+        store = self.store
         self.lease = store.lease()
         try:
-            self.files = stack.enter_context(snapshot.workspace(self.engine.paths, "files"))
+            self.files = stack.enter_context(snapshot.workspace(self.paths, "files"))
             image_id: str | None = None
             for index, instructions in enumerate(stages.stages):
                 stage = self._from(index, instructions[0], global_args)
@@ -223,7 +226,7 @@ class Builder:
         name = self.lexer.process_word(instruction.args[0], env)
         platform = self.lexer.process_word(flags.get("platform", ""), env)
         image_id = self._base_image(name, platform or self.options.platform)
-        config = self.engine.images.get(image_id).config if image_id else None
+        config = self.store.get(image_id).config if image_id else None
         stage = Stage(
             index,
             self.names[index],
@@ -247,7 +250,7 @@ class Builder:
             return None
         if not self.options.pull:
             try:
-                return self.engine.images.get(name).id
+                return self.store.get(name).id
             except NotFound:
                 pass
         return self._pull(name, platform)
@@ -266,11 +269,11 @@ class Builder:
                 shown.add((layer, status))
                 self.say(f"{layer}: {status}\n")
 
-        pulled = pull(self.engine.images, ref, platform, report)
+        pulled = pull(self.store, ref, platform, report)
         self.say(f"Digest: {pulled.digest}\n")
         verb = "Downloaded newer image" if pulled.fresh else "Image is up to date"
         self.say(f"Status: {verb} for {ref.familiar()}\n")
-        return self.engine.images.get(str(ref)).id
+        return self.store.get(str(ref)).id
 
     def _triggers(self, stage: Stage) -> None:
         """The base image's ONBUILD instructions, run first (and not inherited)."""
@@ -299,7 +302,7 @@ class Builder:
         from skiff.build.dockerfile import parse
 
         line = "LABEL " + " ".join(
-            f"{json.dumps(k)}={json.dumps(v)}" for k, v in self.options.labels.items()
+            f"{jsonio.dumps(k)}={jsonio.dumps(v)}" for k, v in self.options.labels.items()
         )
         self._step(stage, parse(line).instructions[0])
 
@@ -319,7 +322,7 @@ class Builder:
             layer = self._change(stage, step) if change is not None else None
             image_id = self._commit(stage, step, layer)
             self._remember(stage, key, image_id)
-        stage.adopt(image_id, self.engine.images.get(image_id).config)
+        stage.adopt(image_id, self.store.get(image_id).config)
         self.say(f" ---> {_short(image_id)}\n")
 
     def _key(self, stage: Stage, step: Step) -> str:
@@ -330,10 +333,10 @@ class Builder:
             "sources": step.change.checksum if step.change else "",
             "network": self.options.network if step.change and step.change.kind == "run" else "",
         }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return sha256(jsonio.dumps(data).encode()).hexdigest()
 
     def _cached(self, stage: Stage, key: str) -> str | None:
-        row = self.engine.images.db.execute(
+        row = self.store.db.execute(
             "SELECT image_id FROM build_cache WHERE parent = ? AND step = ?",
             (stage.image_id or "", key),
         ).fetchone()
@@ -342,7 +345,7 @@ class Builder:
     def _remember(self, stage_parent: Stage, key: str, image_id: str) -> None:
         from skiff import db
 
-        store = self.engine.images
+        store = self.store
         with db.transaction(store.db):
             store.db.execute(
                 "INSERT OR REPLACE INTO build_cache VALUES (?, ?, ?)",
@@ -386,7 +389,7 @@ class Builder:
 
         try:
             layer = run_step(
-                self.engine,
+                self.engine(),
                 image_id,
                 change.details["command"],
                 change.details["env"],
@@ -408,14 +411,14 @@ class Builder:
         from skiff.build.snapshot import snapshot
         from skiff.engine.commit import write_layer
 
-        with snapshot(self.engine.paths, self.engine.images, stage.image_id) as view:
+        with snapshot(self.paths, self.store, stage.image_id) as view:
             if change.kind == "workdir":
                 from skiff.build.files import make_workdir
 
                 make_workdir(view.rootfs, change.details["path"])
             else:
                 self._copy(view.rootfs, change)
-            return write_layer(self.engine.images, view.upper, self.lease)
+            return write_layer(self.store, view.upper, self.lease)
 
     def _prepare_files(self, stage: Stage, step: Step, change: FileChange) -> None:
         """Resolve the sources of a COPY or ADD now, for its history line and its cache
@@ -463,7 +466,7 @@ class Builder:
         config.pop("author", None)
         if stage.author is not None:
             config["author"] = stage.author
-        return register_image(self.engine.images, self.lease, stage.image_id, config, layer)
+        return register_image(self.store, self.lease, stage.image_id, config, layer)
 
 
 def _short(image_id: str | None) -> str:
@@ -477,14 +480,16 @@ def _architecture() -> str:
 
 
 def build(
-    engine: Engine,
+    store: ImageStore,
+    engine: Callable[[], Engine],
     context: BuildContext,
     options: BuildOptions,
     say: Say,
     on_stage: Callable[[str], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> str:
-    """Build the image of ``context``'s Dockerfile; its ID. ``on_stage(image_id)`` hears
-    each stage's image (the API's aux messages); ``cancelled()`` stops a RUN that runs
-    (the API's client went away)."""
-    return Builder(engine, context, options, say, on_stage, cancelled).build()
+    """Build the image of ``context``'s Dockerfile into ``store``; its ID. ``engine()``
+    gives the engine that runs RUN steps; ``on_stage(image_id)`` hears each stage's image
+    (the API's aux messages); ``cancelled()`` stops a RUN that runs (the API's client
+    went away)."""
+    return Builder(store, engine, context, options, say, on_stage, cancelled).build()

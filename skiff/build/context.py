@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import hashlib
 import os
 import stat
 
@@ -150,20 +149,25 @@ class BuildContext:
         """What the cache compares for COPY/ADD: each file's name (below its source),
         type, mode, owner, size, content and link target, but not its times (Docker's
         tarsum leaves them out, so a touched file still hits the cache)."""
-        digest = hashlib.sha256()
-        for source in paths:
-            for relative in self.files_below(source):
-                st = os.lstat(self.path(relative))
-                digest.update(
-                    f"{relative}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0{st.st_size}\0".encode()
-                )
-                if stat.S_ISLNK(st.st_mode):
-                    digest.update(os.readlink(self.path(relative)).encode())
-                elif stat.S_ISREG(st.st_mode):
-                    with open(self.path(relative), "rb") as f:
-                        while chunk := f.read(1 << 20):
-                            digest.update(chunk)
-                digest.update(b"\n")
+        from skiff.images.digest import sha256
+
+        entries = [
+            (relative, os.lstat(self.path(relative)))
+            for source in paths
+            for relative in self.files_below(source)
+        ]
+        digest = sha256(size=sum(st.st_size for _, st in entries))
+        for relative, st in entries:
+            digest.update(
+                f"{relative}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0{st.st_size}\0".encode()
+            )
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(os.readlink(self.path(relative)).encode())
+            elif stat.S_ISREG(st.st_mode):
+                with open(self.path(relative), "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+            digest.update(b"\n")
         return digest.hexdigest()
 
 

@@ -16,11 +16,11 @@ values still hold their quotes and escapes, because the builder expands words la
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
 
+from skiff import jsonio
 from skiff.errors import InvalidArgument
+from skiff.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,39 +75,63 @@ class _Fault(Exception):
     """A parse error whose line the caller knows and adds."""
 
 
-@dataclass(frozen=True)
-class Heredoc:
+class Heredoc(Value):
     """A heredoc body: ``content`` keeps each line's ending; ``<<-`` strips leading tabs."""
 
-    name: str
-    content: str
-    expand: bool
-    chomp: bool
+    FIELDS = ("name", "content", "expand", "chomp")
+    __slots__ = FIELDS
+
+    def __init__(self, name: str, content: str, expand: bool, chomp: bool) -> None:
+        self.name = name
+        self.content = content
+        self.expand = expand
+        self.chomp = chomp
 
 
-@dataclass(frozen=True)
-class Instruction:
+class Instruction(Value):
     """One instruction. ``original`` is its text as "Step N/M : ..." shows it (continuations
     joined, heredoc bodies left out). For ONBUILD, ``next`` is the parsed trigger and
     ``args`` the trigger text Docker stores in the image (heredoc bodies included)."""
 
-    keyword: str
-    args: list[str]
-    json: bool
-    flags: list[str]
-    original: str
-    line: int
-    end_line: int
-    heredocs: list[Heredoc]
-    next: Instruction | None
+    FIELDS = (
+        "keyword", "args", "json", "flags", "original", "line", "end_line", "heredocs", "next"
+    )  # fmt: skip
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        keyword: str,
+        args: list[str],
+        json: bool,
+        flags: list[str],
+        original: str,
+        line: int,
+        end_line: int,
+        heredocs: list[Heredoc],
+        next: Instruction | None,
+    ) -> None:
+        self.keyword = keyword
+        self.args = args
+        self.json = json
+        self.flags = flags
+        self.original = original
+        self.line = line
+        self.end_line = end_line
+        self.heredocs = heredocs
+        self.next = next
 
 
-@dataclass(frozen=True)
-class Dockerfile:
-    instructions: list[Instruction]
-    escape: str
-    syntax: str | None
-    warnings: list[str]
+class Dockerfile(Value):
+    FIELDS = ("instructions", "escape", "syntax", "warnings")
+    __slots__ = FIELDS
+
+    def __init__(
+        self, instructions: list[Instruction], escape: str, syntax: str | None, warnings: list[str]
+    ) -> None:
+        self.instructions = instructions
+        self.escape = escape
+        self.syntax = syntax
+        self.warnings = warnings
 
 
 # ---------------------------------------------------------------------------- lines
@@ -145,17 +169,15 @@ def _is_comment(line: str) -> bool:
     return _trim_newline(line).lstrip(_GO_SPACE).startswith("#")
 
 
-@dataclass
 class _Directives:
     """Parser directives, looked for until the first line that is not one."""
 
-    escape: str = "\\"
-    syntax: str | None = None
-    done: bool = False
-    seen: set[str] = field(default_factory=set)
-    continuation: re.Pattern[str] = field(init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        self.escape = "\\"
+        self.syntax: str | None = None
+        self.done = False
+        self.seen: set[str] = set()
+        self.continuation: re.Pattern[str]
         self._set_escape(self.escape)
 
     def feed(self, line: str) -> None:
@@ -271,17 +293,26 @@ def _json_array(rest: str) -> list[str] | None:
     if not text.startswith("["):
         return None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = jsonio.loads(text)
     except ValueError:
         return None
+    if not isinstance(value, list):
+        return None
+    if any(isinstance(item, float) and item in _NOT_GO_JSON for item in value):
+        return None  # Go's JSON knows no NaN or Infinity: such text is shell form
     if not all(isinstance(item, str) for item in value):
         raise _Fault(_NOT_STRINGS)
-    return list(value)
+    return value
 
 
-def _reject_constant(name: str) -> None:
-    """Go's JSON knows no NaN or Infinity: such text is shell form, as in Docker."""
-    raise ValueError(name)
+class _NotGoJson:
+    """NaN and the infinities (NaN equals nothing, so ``in`` cannot find it in a set)."""
+
+    def __contains__(self, item: float) -> bool:
+        return item != item or item in (float("inf"), float("-inf"))
+
+
+_NOT_GO_JSON = _NotGoJson()
 
 
 def _maybe_json(rest: str, _escape: str) -> _Args:
@@ -412,16 +443,24 @@ def _extract_flags(text: str) -> tuple[str, list[str]]:
         flags.append(flag)
 
 
-@dataclass
 class _Line:
     """One instruction's line as stage 1 splits it, before heredocs and line numbers."""
 
-    keyword: str
-    flags: list[str]
-    args: list[str]
-    json: bool
-    text: str
-    inner: _Line | None = None
+    def __init__(
+        self,
+        keyword: str,
+        flags: list[str],
+        args: list[str],
+        json: bool,
+        text: str,
+        inner: _Line | None = None,
+    ) -> None:
+        self.keyword = keyword
+        self.flags = flags
+        self.args = args
+        self.json = json
+        self.text = text
+        self.inner = inner
 
 
 def _split_line(line: str, escape: str) -> _Line:
@@ -442,11 +481,11 @@ def _split_line(line: str, escape: str) -> _Line:
 # ---------------------------------------------------------------------------- heredocs
 
 
-@dataclass(frozen=True)
 class _Marker:
-    name: str
-    chomp: bool
-    expand: bool
+    def __init__(self, name: str, chomp: bool, expand: bool) -> None:
+        self.name = name
+        self.chomp = chomp
+        self.expand = expand
 
 
 def _quoted(text: str, i: int, keep_quotes: bool, keep_escapes: bool) -> tuple[str, int] | None:

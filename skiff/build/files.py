@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 from skiff.engine.copy_paths import base, dirname, join
 from skiff.errors import InvalidArgument
@@ -293,6 +292,8 @@ def _copy_tree(
     permissions: Callable[[int], int],
 ) -> None:
     """What the directory ``path`` holds into ``target``."""
+    import tempfile
+
     from skiff.engine.tree_archive import TreeArchive
 
     skip = None
@@ -326,6 +327,8 @@ def _copy_file(
     permissions: Callable[[int], int],
 ) -> None:
     """The file (or other non-directory) ``path`` as ``into/name``."""
+    import tempfile
+
     from skiff.engine.tree_archive import TreeArchive
 
     _make_directory(root, into, owner or (0, 0))

@@ -8,11 +8,10 @@ environment as it was before the instruction.
 
 from __future__ import annotations
 
-import copy
-import json
+from _json import encode_basestring
 
-from skiff.build.stage import Stage, set_env
-from skiff.engine.health import go_duration
+from skiff import jsonio
+from skiff.build.stage import Stage, deep_copy, set_env
 from skiff.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -113,7 +112,7 @@ def dispatch(instruction: Instruction, stage: Stage, lexer: Lexer) -> Step:
 
 
 def _config(stage: Stage) -> dict[str, Any]:
-    return copy.deepcopy(stage.run)
+    return deep_copy(stage.run)
 
 
 def _cmd_form(instruction: Instruction, stage: Stage) -> list[str]:
@@ -124,7 +123,7 @@ def _cmd_form(instruction: Instruction, stage: Stage) -> list[str]:
 
 def _go_quoted_list(items: list[str]) -> str:
     """Go's ``%q`` of a string slice, as dockerd writes it in history: ``["a" "b c"]``."""
-    return "[" + " ".join(json.dumps(item, ensure_ascii=False) for item in items) + "]"
+    return "[" + " ".join(encode_basestring(item) for item in items) + "]"
 
 
 def _go_list(items: list[str]) -> str:
@@ -293,11 +292,11 @@ def _duration(flags: dict[str, str], name: str) -> int:
         return 0
     nanos = go_duration(text)
     if nanos is None:
-        raise StepError(f"time: invalid duration {json.dumps(text)}")
+        raise StepError(f"time: invalid duration {jsonio.dumps(text)}")
     if nanos < 0:
-        raise StepError(f"Interval {json.dumps(name)} cannot be negative")
+        raise StepError(f"Interval {jsonio.dumps(name)} cannot be negative")
     if 0 < nanos < 1_000_000:
-        raise StepError(f"Interval {json.dumps(name)} cannot be less than 1ms")
+        raise StepError(f"Interval {jsonio.dumps(name)} cannot be less than 1ms")
     return nanos
 
 
@@ -324,6 +323,8 @@ def _healthcheck(
     ):
         own[key] = _duration(flags, flag)
     own["Retries"] = _retries(flags)
+    from skiff.engine.health import go_duration
+
     before = config.get("Healthcheck") or {}
     config["Healthcheck"] = {
         key: value or before.get(key) for key, value in own.items() if value or before.get(key)
@@ -343,7 +344,7 @@ def _retries(flags: dict[str, str]) -> int:
         retries = int(flags["retries"])
     except ValueError:
         raise StepError(
-            f"strconv.ParseInt: parsing {json.dumps(flags['retries'])}: invalid syntax"
+            f"strconv.ParseInt: parsing {jsonio.dumps(flags['retries'])}: invalid syntax"
         ) from None
     if retries < 0:
         raise StepError("--retries cannot be negative")

@@ -55,10 +55,9 @@ def snapshot(paths: Paths, store: ImageStore, image_id: str | None) -> Iterator[
 def workspace(paths: Paths, kind: str) -> Iterator[str]:
     """A new directory under ``builds/`` for a ``kind`` of temporary files of this build,
     removed on exit."""
-    import tempfile
-
     os.makedirs(paths.builds, exist_ok=True)
-    directory = tempfile.mkdtemp(dir=paths.builds, prefix=f"{kind}-{owner_tag()}-")
+    directory = os.path.join(paths.builds, f"{kind}-{owner_tag()}-{os.urandom(6).hex()}")
+    os.mkdir(directory, 0o700)
     try:
         yield directory
     finally:
@@ -75,9 +74,12 @@ def _unmount(path: str) -> None:
 
 
 def _remove(directory: str) -> None:
-    import shutil
+    try:
+        os.rmdir(directory)  # most often empty: without shutil's import (bz2, lzma...)
+    except OSError:
+        import shutil
 
-    shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def clean_abandoned(paths: Paths) -> None:

@@ -9,13 +9,13 @@ by what was downloaded, another image's files by that image's ID.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from contextlib import ExitStack
 
 from skiff.build.context import clean, has_wildcards
 from skiff.build.files import Owner, Source
 from skiff.errors import InvalidArgument, NotFound
+from skiff.images.digest import sha256
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def resolve_sources(builder: Builder, stage: Stage, step: Step, change: FileChan
     the step's history line."""
     keyword = "COPY" if change.kind == "copy" else "ADD"
     details = change.details
-    digest = hashlib.sha256()
+    digest = sha256()
     resolved: list[tuple[str, str]] = []
     if details["source_stage"]:
         image_id = _source_image(builder, details["source_stage"])
@@ -83,7 +83,7 @@ def _hash_kind(builder: Builder, resolved: list[tuple[str, str]], image_id: str 
 
 
 def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
+    digest = sha256(size=os.path.getsize(path))
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
@@ -114,7 +114,7 @@ def _source_image(builder: Builder, name: str) -> str | None:
     if name == "scratch":
         return None
     try:
-        return builder.engine.images.get(name).id
+        return builder.store.get(name).id
     except NotFound:
         return builder._pull(name, builder.options.platform)
 
@@ -176,7 +176,7 @@ def copy_sources(builder: Builder, rootfs: str, change: FileChange) -> None:
 def _image_root(builder: Builder, image_id: str | None, held: ExitStack) -> str:
     from skiff.build.snapshot import snapshot
 
-    view = held.enter_context(snapshot(builder.engine.paths, builder.engine.images, image_id))
+    view = held.enter_context(snapshot(builder.paths, builder.store, image_id))
     return view.rootfs
 
 

@@ -9,7 +9,7 @@ ENV wins over an argument of the same name. The proxy arguments need no ARG.
 
 from __future__ import annotations
 
-import copy
+from skiff import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +47,11 @@ def empty_run_config() -> dict[str, Any]:
     }
 
 
+def deep_copy(value: Any) -> Any:
+    """A copy of a JSON value (a config), without the ``copy`` module's import."""
+    return jsonio.loads(jsonio.dumps(value))
+
+
 def env_key(entry: str) -> str:
     return entry.partition("=")[0]
 
@@ -76,7 +81,7 @@ class Stage:
         self.index = index
         self.name = name
         self.image_id = image_id  # the image so far; None while it is scratch
-        base = copy.deepcopy(image_config or {})
+        base = deep_copy(image_config or {})
         run = base.get("config") or empty_run_config()
         run["OpenStdin"] = False
         run["StdinOnce"] = False
@@ -139,4 +144,4 @@ class Stage:
         """The stage now stands on ``image_id``."""
         self.image_id = image_id
         self.image_config = image_config
-        self.run = copy.deepcopy(image_config.get("config") or empty_run_config())
+        self.run = deep_copy(image_config.get("config") or empty_run_config())

@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from skiff.build.context import BuildContext
     from skiff.cli.main import Invocation, Options, Parser, Registry
+    from skiff.engine.engine import Engine
 
 
 def _setup(p: Parser) -> None:
@@ -153,10 +154,15 @@ def _context(inv: Invocation, opts: Options, held: ExitStack) -> tuple[BuildCont
     return BuildContext.open(where), path  # fmt: skip
 
 
+def _engine(inv: Invocation) -> Engine:
+    from skiff.engine.engine import Engine
+
+    return Engine(inv.paths)
+
+
 def _build(inv: Invocation, opts: Options) -> int:
     from skiff.build.builder import BuildOptions, build
     from skiff.build.run import RunFailed
-    from skiff.engine.engine import Engine
 
     options = _options(opts)
     assert isinstance(options, BuildOptions)
@@ -171,7 +177,7 @@ def _build(inv: Invocation, opts: Options) -> int:
         try:
             context, dockerfile = _context(inv, opts, held)
             options.dockerfile = dockerfile
-            image_id = build(Engine(inv.paths), context, options, say)
+            image_id = build(inv.images(), lambda: _engine(inv), context, options, say)
         except RunFailed as e:
             raise CommandFailed(str(e), e.exit_code) from None
         except CommandFailed:

@@ -29,6 +29,22 @@ def hasher(digest_or_algorithm: str) -> hashlib._Hash:
     return hashlib.new(digest_or_algorithm.partition(":")[0])
 
 
+def sha256(data: bytes = b"", size: int = 0) -> hashlib._Hash:
+    """A SHA-256 hasher for about ``size`` bytes more: CPython's own below 16 MiB, since
+    loading OpenSSL's costs about 3 ms (a tenth of a fully cached build), OpenSSL's
+    (four times faster) beyond."""
+    if size < 16 << 20:
+        try:
+            from _sha256 import sha256 as builtin  # type: ignore[import-not-found]
+
+            return builtin(data)
+        except ImportError:
+            pass
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
 def of_bytes(data: bytes) -> str:
     import hashlib
 
