@@ -21,9 +21,11 @@ from bench import (
     api_latency,
     build,
     container_run,
+    core,
     density,
     exec_latency,
     image_archive,
+    logs_follow,
     logs_since,
     network_run,
     registry_transfer,
@@ -59,6 +61,8 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
     density.MEMORY: (density.run, density.DESCRIPTIONS[density.MEMORY], "docker", 10),
     # runs: `run --rm` in a row (the 10,000: RUNS=10000)
     soak.NAME: (soak.run, soak.DESCRIPTION, "skiff", 1000),
+    # runs: `run -d` of a 100 MiB writer and `logs -f` to its end, each engine
+    logs_follow.NAME: (logs_follow.run, logs_follow.DESCRIPTION, "docker", 5),
     # runs: `logs --since 1m` of the 1 GiB log, each engine
     logs_since.NAME: (logs_since.run, logs_since.DESCRIPTION, "docker", 5),
     # runs: `docker ps` against each engine's socket
@@ -174,7 +178,11 @@ def render(report: dict, stamp: str) -> str:
             lines.append(
                 f"| {contender} | {_figure(median)} | {entry['ratios'][contender]:.2f} | {runs} |"
             )
+        for contender in entry.get("unavailable", {}):
+            lines.append(f"| {contender} | n/a | n/a | 0 |")
         lines.append("")
+        for contender, reason in entry.get("unavailable", {}).items():
+            lines.append(f"- {contender}: n/a, {reason}")
         for note in entry["notes"]:
             lines.append(f"- {note}")
         if entry["notes"]:
@@ -208,8 +216,12 @@ def main() -> int:
     for name in wanted:
         run, description, baseline, default_runs = SCENARIOS[name]
         print(f"{name}: running", file=sys.stderr)
+        core.UNAVAILABLE.clear()
         outcome = run(args.runs or default_runs)
         for result in outcome if isinstance(outcome, list) else [outcome]:
+            for peer, reason in core.UNAVAILABLE.items():
+                if peer not in result.samples:
+                    result.unavailable.setdefault(peer, reason)
             entry = result.to_dict(baseline)
             entry["description"] = result.description or description
             entry["date"] = stamp
@@ -222,6 +234,8 @@ def main() -> int:
                 ratio = entry["ratios"][contender]
                 line = f"  {contender}: {_figure(median)} {result.unit} ({ratio:.2f}x {baseline})"
                 print(line, file=sys.stderr)
+            for contender, reason in result.unavailable.items():
+                print(f"  {contender}: n/a ({reason})", file=sys.stderr)
     # Scenarios not run this time keep their latest figures (each entry carries its date).
     for entry in _latest_entries():
         if entry["scenario"] not in produced:

@@ -10,7 +10,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from bench.core import Contender, Result, measure_wall
+from bench.core import Contender, Result, measure_wall, unavailable
 from bench.engines import Engine, engines
 
 COLD = "build-cold"
@@ -60,17 +60,16 @@ def run_scenario(name: str, runs: int) -> Result:
     with tempfile.TemporaryDirectory(prefix="skiff-bench-build-") as work, engines() as found:
         context = _context(Path(work))
         usable = []
-        notes = []
         for engine in found:
             try:
                 _build(engine, context, no_cache=True)  # the cache filled, the base in place
             except RuntimeError as e:
-                notes.append(f"{engine.name}: n/a ({e})")
+                unavailable(engine.name, str(e))
                 continue
             usable.append(engine)
         contenders = [Contender(e.name, partial(_build, e, context, name == COLD)) for e in usable]
         result = measure_wall(name, contenders, runs, warmup=1)
-        result.notes += [e.description for e in usable] + notes
+        result.notes += [e.description for e in usable]
         medians = result.medians()
         if "docker" in medians:
             ratio = medians["skiff"] / medians["docker"]

@@ -30,14 +30,20 @@ def run_rm(runs: int) -> Result:
         for engine in found:
             result.notes += engine.failure_notes(len(result.samples[engine.name]))
         medians = result.medians()
-        to_podman = medians["skiff"] / medians["podman"]
-        to_docker = medians["skiff"] / medians["docker"]
         result.notes += [e.description for e in found]
-        result.notes.append(
-            f"skiff: {to_podman:.2f}x podman's median"
-            f" (goal at most 0.5x: {_goal(to_podman <= 0.5)}),"
-            f" {to_docker:.2f}x docker's (goal at most 0.25x: {_goal(to_docker <= 0.25)})"
-        )
+        goals = []
+        if "podman" in medians:
+            to_podman = medians["skiff"] / medians["podman"]
+            goals.append(
+                f"{to_podman:.2f}x podman's median (goal at most 0.5x: {_goal(to_podman <= 0.5)})"
+            )
+        if "docker" in medians:
+            to_docker = medians["skiff"] / medians["docker"]
+            goals.append(
+                f"{to_docker:.2f}x docker's (goal at most 0.25x: {_goal(to_docker <= 0.25)})"
+            )
+        if goals:
+            result.notes.append("skiff: " + ", ".join(goals))
         return result
 
 

@@ -19,6 +19,17 @@ class Contender:
     reset: Callable[[], None] = lambda: None  # before each run, not timed
 
 
+# Peers that could not take part in the scenario running now, with the reason: filled by
+# whatever found out (bench.engines, a scenario), read by __main__ into its results, which
+# show them as "n/a" rows.
+UNAVAILABLE: dict[str, str] = {}
+
+
+def unavailable(name: str, reason: str) -> None:
+    """``name`` cannot run the scenario on this machine, because of ``reason``."""
+    UNAVAILABLE[name] = reason
+
+
 @dataclass
 class Result:
     scenario: str
@@ -26,6 +37,7 @@ class Result:
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     description: str = ""  # of one of several results of a scenario
+    unavailable: dict[str, str] = field(default_factory=dict)  # contender -> why
 
     def medians(self) -> dict[str, float]:
         return {name: statistics.median(values) for name, values in self.samples.items()}
@@ -43,6 +55,7 @@ class Result:
             "ratios_to": baseline,
             "ratios": self.ratios(baseline),
             "notes": self.notes,
+            "unavailable": self.unavailable,
         }
 
 

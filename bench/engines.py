@@ -19,6 +19,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.core import unavailable
 from bench.peers import Dockerd, Podman
 from skiff.runtime.demo import busybox_rootfs
 
@@ -189,15 +190,25 @@ def engines(names: tuple[str, ...] = ALL, bridge: bool = False) -> Iterator[list
             if name == "skiff":
                 engine = _skiff(work, tar)
                 stack.callback(_remove_skiff_store, engine)
-            elif name == "docker":
-                dockerd = Dockerd(bridge)
-                stack.callback(dockerd.stop)
-                engine = _docker(dockerd, work, tar)
-                stack.callback(_remove_docker_containers, engine)
             else:
-                engine = _podman(stack, work, tar)
+                try:
+                    engine = _peer(name, stack, work, tar, bridge)
+                except RuntimeError as e:
+                    unavailable(name, str(e).strip().splitlines()[-1])
+                    continue
             found.append(engine)
         yield found
+
+
+def _peer(name: str, stack: ExitStack, work: Path, tar: Path, bridge: bool) -> Engine:
+    """docker or podman, ready; RuntimeError when it cannot run here."""
+    if name == "docker":
+        dockerd = Dockerd(bridge)
+        stack.callback(dockerd.stop)
+        engine = _docker(dockerd, work, tar)
+        stack.callback(_remove_docker_containers, engine)
+        return engine
+    return _podman(stack, work, tar)
 
 
 def _remove_skiff_store(engine: Engine) -> None:

@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.core import Contender, Result, measure_wall
+from bench.core import Contender, Result, measure_wall, unavailable
 from bench.engines import _binary
 from bench.imagegen import docker_archive
 from bench.peers import Dockerd, Podman
@@ -168,21 +168,21 @@ def _engines(stack: ExitStack, work: Path) -> list[_Engine]:
     return [skiff, docker, podman]
 
 
-def _available(engines: list[_Engine], ref: str, verb: str) -> tuple[list[_Engine], list[str]]:
-    """The engines that pull ``ref`` (and have ``verb``); notes on the others (n/a). Those
-    that take part keep the image."""
-    taking_part, notes = [], []
+def _available(engines: list[_Engine], ref: str, verb: str) -> list[_Engine]:
+    """The engines that pull ``ref`` (and have ``verb``); the others are unavailable (n/a).
+    Those that take part keep the image."""
+    taking_part = []
     for engine in engines:
         if not engine.supports(verb):
-            notes.append(f"{engine.name}: n/a: no `{verb}` command yet")
+            unavailable(engine.name, f"no `{verb}` command")
             continue
         try:
             engine.pull(ref)
         except RuntimeError as e:
-            notes.append(f"{engine.name}: n/a: {e}")
+            unavailable(engine.name, str(e))
             continue
         taking_part.append(engine)
-    return taking_part, notes
+    return taking_part
 
 
 def _size_mib(paths: list[Path]) -> int:
@@ -203,7 +203,7 @@ def run_scenario(name: str, runs: int) -> Result:
         sizes = f"{_size_mib([archive])} MiB as a docker-archive, {_size_mib(blobs)} MiB gzipped"
         archive.unlink()
 
-        engines, notes = _available(_engines(stack, work), ref, name)
+        engines = _available(_engines(stack, work), ref, name)
         registries = _FreshRegistry(work / "push")
         stack.callback(registries.close)
         if name == PULL:
@@ -231,7 +231,6 @@ def run_scenario(name: str, runs: int) -> Result:
                 for e in engines
             ]
         result = measure_wall(name, contenders, runs, warmup=1)
-        result.notes += notes
         result.notes += [e.description for e in engines if e.description]
         result.notes.append(
             f"image: {LAYERS} layers, {sizes} (skopeo {_version(['skopeo', '--version'])}"

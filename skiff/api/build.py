@@ -39,7 +39,7 @@ still checked as dockerd checks them (``shmsize`` an integer, ``ulimits`` and
 ``cachefrom`` JSON; ``squash``, ``securityopt`` and an ``isolation`` other than
 ``default`` refused).
 
-A client that goes away stops the build at its next output.
+A client that goes away stops the build: at its next output, or in a RUN that runs.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from aiohttp import web
 
 from skiff.api.http import Call, answer, blocking
 from skiff.api.images import _Stream
-from skiff.errors import InvalidArgument, NotFound, SkiffError
+from skiff.errors import InvalidArgument, SkiffError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,8 +67,6 @@ if TYPE_CHECKING:
 
 _SESSION_REMOTE = "client-session"
 _GIT_URL = re.compile(r".git(?:#.+)?$")
-_PROGRESS_EVERY = 1 << 20  # bytes of a remote context between two progress messages
-_DOWNLOAD_TIMEOUT = 60  # seconds a remote context's server may stay silent
 
 
 # --- the request ----------------------------------------------------------------------
@@ -338,35 +336,6 @@ def _dockerfile(root: str, name: str, directory: str) -> str:
     return path
 
 
-def _download(url: str, path: str, output: _Output) -> None:
-    """``url`` into ``path``, with dockerd's progress messages."""
-    from urllib.error import HTTPError
-    from urllib.request import urlopen
-
-    from skiff.registry.messages import message
-
-    try:
-        with urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as remote, open(path, "wb") as f:
-            total = int(remote.headers.get("Content-Length") or 0)
-            done = shown = 0
-            while chunk := remote.read(1 << 16):
-                f.write(chunk)
-                done += len(chunk)
-                if done - shown >= _PROGRESS_EVERY:
-                    output.say(message(url, "Downloading context", done, total))
-                    shown = done
-            if not done:
-                raise InvalidArgument(f"failed to download {url}: empty response")
-            output.say(message(url, "Downloading context", done, total))
-    except HTTPError as e:
-        body = e.read(4096).decode(errors="replace").strip()
-        text = f"failed to GET {url} with status {e.code} {e.reason}: {body}"
-        kind = {404: NotFound, 400: InvalidArgument}.get(e.code, SkiffError)
-        raise kind(text) from None
-    except (OSError, ValueError) as e:
-        raise SkiffError(f'Get "{url}": {e}') from None
-
-
 def _prepare(
     request: _Request, body: BinaryIO | None, directory: str, output: _Output
 ) -> tuple[str, str]:
@@ -379,8 +348,15 @@ def _prepare(
     if body is not None:
         extract_context(body, root)
         return root, _dockerfile(root, request.options.dockerfile, directory)
-    download = os.path.join(directory, "download")
-    _download(request.remote, download, output)
+    from skiff.build.files import fetch
+    from skiff.registry.messages import message
+
+    def progress(done: int, total: int) -> None:
+        output.say(message(request.remote, "Downloading context", done, total))
+
+    download, _ = fetch(request.remote, directory, progress)
+    if not os.path.getsize(download):
+        raise InvalidArgument(f"failed to download {request.remote}: empty response")
     if not is_archive(download):  # the Dockerfile of an empty context
         path = os.path.join(directory, "Dockerfile")
         os.replace(download, path)

@@ -253,9 +253,10 @@ class Builder:
                 return self.store.get(name).id
             except NotFound:
                 pass
-        return self._pull(name, platform)
+        return self.pull(name, platform)
 
-    def _pull(self, name: str, platform: str) -> str:
+    def pull(self, name: str, platform: str) -> str:
+        """Pull ``name`` for a FROM or a COPY --from, with dockerd's lines in the output; its ID."""
         from skiff.images import reference
         from skiff.registry.pull import pull
 

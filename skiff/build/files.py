@@ -163,21 +163,36 @@ def is_archive(path: str) -> bool:
     return True
 
 
-def fetch(url: str, directory: str) -> tuple[str, str]:
-    """ADD of a URL: the file fetched into ``directory`` (mode 0600, its modification time
-    from Last-Modified); its path and the name it takes (the URL's last element)."""
+def fetch(
+    url: str, directory: str, progress: Callable[[int, int], None] | None = None
+) -> tuple[str, str]:
+    """ADD of a URL, or a remote context: the file fetched into ``directory`` (mode 0600,
+    its modification time from Last-Modified); its path and the name it takes (the URL's
+    last element). ``progress(done, total)`` hears each chunk (total 0: unknown). An HTTP
+    error status is dockerd's "failed to GET URL with status ..." (NotFound for 404)."""
     import email.utils
     import urllib.error
     import urllib.parse
     import urllib.request
 
+    from skiff.errors import NotFound
+
     name = base(urllib.parse.urlsplit(url).path) or "index.html"
     path = os.path.join(directory, "download")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
             while chunk := response.read(1 << 20):
                 out.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
             modified = response.headers.get("Last-Modified")
+    except urllib.error.HTTPError as e:
+        body = e.read(4096).decode(errors="replace").strip()
+        kind = NotFound if e.code == 404 else InvalidArgument
+        raise kind(f"failed to GET {url} with status {e.code} {e.reason}: {body}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
         raise InvalidArgument(f"failed to GET {url}: {reason}") from None

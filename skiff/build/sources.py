@@ -116,7 +116,7 @@ def _source_image(builder: Builder, name: str) -> str | None:
     try:
         return builder.store.get(name).id
     except NotFound:
-        return builder._pull(name, builder.options.platform)
+        return builder.pull(name, builder.options.platform)
 
 
 # --- copying -----------------------------------------------------------------------------

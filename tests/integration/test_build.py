@@ -32,6 +32,7 @@ from tests.support.build import (
     write_context,
 )
 from tests.support.cli import Skiff
+from tests.support.registry import Registry
 
 NOP = "/bin/sh -c #(nop)  "
 
@@ -835,3 +836,27 @@ def test_intermediate_images_are_hidden_and_removed_with_the_image(
     assert skiff.ok("images", "-a", "-q").split() == [busybox[7:19]]
     assert len(history(skiff, "busybox")) == 1
     assert run(skiff, "busybox", "echo", "still here") == "still here\n"
+
+
+def test_from_pulls_a_missing_image_and_pull_fetches_it_again(
+    skiff: Skiff, busybox: str, registry: Registry, tmp_path: Path
+) -> None:
+    """A FROM of an image the store lacks pulls it (dockerd's lines in the output); with
+    --pull, a present image is pulled again, and the cache still holds."""
+    base = f"{registry.address}/team/base:1"
+    skiff.ok("tag", "busybox", base)
+    skiff("push", base)
+    skiff.ok("rmi", base)
+    context = write_context(
+        tmp_path / "ctx",
+        {"Dockerfile": f"FROM {base}\nCOPY --from={base} /bin/busybox /copied\n"},
+    )
+    out = built(skiff, "-t", "pulled", str(context))
+    assert "1: Pulling from team/base" in out
+    assert f"Status: Downloaded newer image for {base}" in out
+    assert skiff.inspect(base)["Id"] == busybox
+    assert run(skiff, "pulled", "ls", "/copied").strip() == "/copied"
+
+    again = built(skiff, "--pull", "-t", "pulled", str(context))
+    assert f"Status: Image is up to date for {base}" in again
+    assert "Using cache" in again
