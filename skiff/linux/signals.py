@@ -34,6 +34,19 @@ set_wakeup_fd = _signal.set_wakeup_fd
 SIG_DFL = _signal.SIG_DFL
 
 
+def restore_defaults() -> None:
+    """Every signal's disposition back to the default, right before a container's process
+    is exec'd. An ignored signal stays ignored across execve, and Python ignores SIGPIPE
+    and SIGXFSZ (so ``yes | head`` in a container would never end), as whatever started
+    the runtime may ignore others; a process of runc's starts with none ignored."""
+    for number in _signal.valid_signals():
+        if number not in (_signal.SIGKILL, _signal.SIGSTOP):
+            try:
+                _signal.signal(number, _signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass  # one the C library keeps for itself
+
+
 def valid_signals() -> set[int]:
     """The signal numbers this platform has."""
     return {int(s) for s in _signal.valid_signals()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from skiff.errors import Conflict, EngineError, InvalidArgument
-from skiff.linux import prctl
+from skiff.linux import prctl, signals
 from skiff.linux.namespaces import KINDS, setns
 from skiff.runtime import lifecycle
 from skiff.runtime import process as proc
@@ -239,6 +239,7 @@ def _exec(target: _Target, channel: Channel) -> None:
         path, args, env = proc.become(process, target.seccomp, channel, set(), target.preserve_fds)
         umask = (process.get("user") or {}).get("umask")
         os.umask(0o022 if umask is None else umask)
+        signals.restore_defaults()
         os.execve(path, args, env)
     except BaseException as e:
         channel.send("error", describe(e))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 
+from skiff.linux import signals
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
@@ -99,6 +101,7 @@ def run(config: InitConfig, channel: Channel) -> NoReturn:
 
             run_hooks(hooks, {**config.hook_state, "status": "created"}, "startContainer")
         os.umask(ready.umask)
+        signals.restore_defaults()
         os.execve(ready.path, ready.args, ready.env)
     except BaseException as e:
         os.write(2, f"skiff-runtime: {describe(e)}\n".encode())

@@ -274,3 +274,21 @@ def test_exec_events(skiff: Skiff, box: str) -> None:
         "exec_start: sh -c exit 4|<no value>",
         "exec_die|4",
     ]
+
+
+def _ignored(status: str) -> int:
+    return int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.MULTILINE)[1], 16)  # type: ignore[index]
+
+
+def test_container_processes_start_with_sigpipe_and_sigxfsz_not_ignored(
+    skiff: Skiff, box: str
+) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignore survives execve: the runtime
+    restores them, or `yes | head` in a container never ends (yes spins on EPIPE)."""
+    pipe_and_xfsz = (1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1))
+    run = skiff.ok("run", "--rm", "busybox", "cat", "/proc/self/status")
+    assert _ignored(run) == 0
+    execed = skiff.ok("exec", "box", "cat", "/proc/self/status")
+    assert _ignored(execed) & pipe_and_xfsz == 0
+    out = skiff.ok("exec", "box", "sh", "-c", f"yes {'x' * 60} | head -c 1000000 | wc -c")
+    assert out.strip() == "1000000"
