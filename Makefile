@@ -12,7 +12,7 @@ DEMO_PORT ?= 8080
 DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 iptables procps psmisc \
 	containernetworking-plugins aardvark-dns \
 	runc crun conmon podman docker.io hyperfine skopeo umoci tini zsh fish time \
-	docker-registry apache2-utils openssl
+	docker-registry apache2-utils openssl iperf3
 
 .PHONY: setup deb venv install demo test lint typecheck unit integration interop bench clean
 

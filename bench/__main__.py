@@ -28,6 +28,7 @@ from bench import (
     logs_follow,
     logs_since,
     network_run,
+    network_throughput,
     registry_transfer,
     runtime_run,
     soak,
@@ -56,6 +57,13 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
         3,
     ),
     network_run.NAME: (network_run.run, network_run.DESCRIPTION, "docker", 20),
+    # runs: 3-second iperf3 runs between two containers, each engine
+    network_throughput.NAME: (
+        network_throughput.run,
+        network_throughput.DESCRIPTION,
+        "docker",
+        5,
+    ),
     exec_latency.NAME: (exec_latency.run, exec_latency.DESCRIPTION, "docker", 30),
     # runs: `ps` runs with the 200 containers running
     density.MEMORY: (density.run, density.DESCRIPTIONS[density.MEMORY], "docker", 10),

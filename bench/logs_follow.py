@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from functools import partial
 
-from bench.core import Contender, Result, measure_wall
+from bench.core import Contender, Result, measure_wall, unavailable
 from bench.engines import Engine, engines
 
 NAME = "logs-follow"
@@ -42,13 +42,23 @@ def _remove(engine: Engine) -> None:
 
 def run(runs: int) -> Result:
     with engines() as found:
+        usable = []
+        for engine in found:  # a probe, and the warm-up
+            try:
+                _follow(engine)
+            except RuntimeError as e:
+                unavailable(engine.name, str(e))
+                continue
+            finally:
+                _remove(engine)
+            usable.append(engine)
         contenders = [
-            Contender(e.name, partial(_follow, e), reset=partial(_remove, e)) for e in found
+            Contender(e.name, partial(_follow, e), reset=partial(_remove, e)) for e in usable
         ]
-        result = measure_wall(NAME, contenders, runs, warmup=1)
+        result = measure_wall(NAME, contenders, runs, warmup=0)
         for engine in found:
             _remove(engine)
-        result.notes += [e.description for e in found]
+        result.notes += [e.description for e in usable]
         medians = result.medians()
         result.notes.append(
             "throughput: "
