@@ -251,7 +251,23 @@ def main() -> int:
     report["scenarios"].sort(key=lambda e: e["scenario"])
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=1))
     REPORT.write_text(render(report, stamp))
+    print(summary([e for e in report["scenarios"] if e["scenario"] in produced]))
     return 0
+
+
+def summary(entries: list[dict[str, Any]]) -> str:
+    """The scenarios just run, one row per contender: median and ratio (n/a: why not)."""
+    rows = [("scenario", "contender", "median", "ratio")]
+    for entry in entries:
+        for contender, median in entry["medians"].items():
+            ratio = f"{entry['ratios'][contender]:.2f}x {entry['ratios_to']}"
+            rows.append((entry["scenario"], contender, f"{_figure(median)} {entry['unit']}", ratio))
+        for contender, reason in entry.get("unavailable", {}).items():
+            rows.append((entry["scenario"], contender, "n/a", reason[:60]))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    )
 
 
 if __name__ == "__main__":

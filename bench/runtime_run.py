@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.core import Contender, Result, measure_wall
+from bench.core import Contender, Result, measure_wall, unavailable
 from skiff.runtime.demo import busybox_rootfs
 from skiff.runtime.specgen import default_spec
 
@@ -60,15 +60,14 @@ def run(runs: int) -> Result:
             "crun": shutil.which("crun"),
         }
         contenders = []
-        notes = []
         for name, binary in candidates.items():
             if binary is None:
-                notes.append(f"{name}: not installed")
+                unavailable(name, "not installed")
                 continue
             root = work / f"state-{name}"
             why = _works(binary, bundle, root)
             if why:
-                notes.append(f"{name}: does not run here: {why}")
+                unavailable(name, f"does not run here: {why}")
                 continue
             counter = iter(range(1_000_000))
 
@@ -77,8 +76,6 @@ def run(runs: int) -> Result:
                 spawn([binary, "--root", str(root), "run", "--bundle", str(bundle), cid])
 
             contenders.append(Contender(name, once))
-        result = measure_wall(NAME, contenders, runs)
-        result.notes.extend(notes)
-        return result
+        return measure_wall(NAME, contenders, runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
