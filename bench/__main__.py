@@ -266,7 +266,8 @@ def summary(entries: list[dict[str, Any]]) -> str:
             rows.append((entry["scenario"], contender, "n/a", reason[:60]))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
     )
 
 

@@ -325,6 +325,7 @@ COMMAND_MODULES = (
     "registry",
     "serve",
     "build",
+    "compose",
 )
 
 
@@ -335,6 +336,7 @@ COMMAND_INDEX = {
     "attach": "attach",
     "build": "build",
     "commit": "transfer",
+    "compose": "compose",
     "completion bash": "completion",
     "completion fish": "completion",
     "completion zsh": "completion",

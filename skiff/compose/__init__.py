@@ -1,0 +1,1 @@
+"""Compose: multi-container applications from compose files."""

@@ -1,0 +1,291 @@
+"""What ``skiff compose`` does to the engine: ``up`` converges the project's networks,
+volumes and containers on the compose file, ``down`` removes them, ``ps`` lists them.
+
+Containers are found by docker compose's labels (``com.docker.compose.project``,
+``.service``, ``.container-number``), so ``up`` twice converges instead of duplicating:
+a container whose ``com.docker.compose.config-hash`` still matches its service is kept
+(started if it stopped), one that differs is recreated, numbers above the scale go.
+Services start in dependency order, each after its dependencies meet their
+``depends_on`` condition: started, healthy, or exited 0.
+"""
+
+from __future__ import annotations
+
+import time
+
+from skiff.compose.loader import ComposeError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from skiff.compose.project import Project, Service
+    from skiff.engine.containers import Container
+    from skiff.engine.engine import Engine
+
+    Say = Callable[[str], None]
+
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+NUMBER = "com.docker.compose.container-number"
+ONEOFF = "com.docker.compose.oneoff"
+CONFIG_HASH = "com.docker.compose.config-hash"
+NETWORK = "com.docker.compose.network"
+VOLUME = "com.docker.compose.volume"
+WAIT_TIMEOUT = 300.0  # seconds a dependency may take to become healthy or to complete
+_POLL = 0.2
+
+
+def project_containers(engine: Engine, project: str, service: str = "") -> list[Container]:
+    """The project's containers (of ``service``), any state, by service and number."""
+    found = []
+    for container in engine.list(all=True):
+        labels = container.options.get("labels") or {}
+        if labels.get(PROJECT) != project or labels.get(ONEOFF) == "True":
+            continue
+        if service and labels.get(SERVICE) != service:
+            continue
+        found.append(container)
+    return sorted(found, key=lambda c: (_label(c, SERVICE), int(_label(c, NUMBER) or 0)))
+
+
+def _label(container: Container, key: str) -> str:
+    return str((container.options.get("labels") or {}).get(key, ""))
+
+
+# --- up ----------------------------------------------------------------------------------
+
+
+def up(
+    engine: Engine,
+    project: Project,
+    say: Say,
+    *,
+    remove_orphans: bool = False,
+    wait: bool = False,
+) -> None:
+    """Create what is missing, recreate what changed, start everything."""
+    _ensure_networks(engine, project, say)
+    _ensure_volumes(engine, project, say)
+    _orphans(engine, project, say, remove_orphans)
+    for service in project.start_order():
+        for dependency, condition in service.depends_on.items():
+            _wait_for(engine, project, dependency, condition)
+        _converge(engine, project, service, say)
+    if wait:
+        for service in project.start_order():
+            condition = "service_healthy" if _has_healthcheck(engine, project, service) else ""
+            _wait_for(engine, project, service.name, condition or "service_started")
+
+
+def _ensure_networks(engine: Engine, project: Project, say: Say) -> None:
+    from skiff.engine.networking import create_network
+    from skiff.errors import NotFound
+
+    for key, network in project.networks.items():
+        try:
+            engine.networks.get(network.name)
+            continue
+        except NotFound:
+            if network.external:
+                raise ComposeError(
+                    f"network {network.name} declared as external, but could not be found"
+                ) from None
+        create_network(
+            engine,
+            name=network.name,
+            driver=network.driver,
+            subnet=network.subnet,
+            gateway=network.gateway,
+            internal=network.internal,
+            labels={**network.labels, PROJECT: project.name, NETWORK: key},
+        )
+        say(f"Network {network.name}  Created\n")
+
+
+def _ensure_volumes(engine: Engine, project: Project, say: Say) -> None:
+    from skiff.errors import NotFound
+
+    for key, volume in project.volumes.items():
+        try:
+            engine.volumes.get(volume.name)
+            continue
+        except NotFound:
+            if volume.external:
+                raise ComposeError(f'external volume "{volume.name}" not found') from None
+        engine.volumes.create(
+            volume.name,
+            volume.driver,
+            {**volume.labels, PROJECT: project.name, VOLUME: key},
+            volume.driver_opts,
+        )
+        say(f'Volume "{volume.name}"  Created\n')
+
+
+def _orphans(engine: Engine, project: Project, say: Say, remove: bool) -> None:
+    known = {service.name for service in project.services}
+    orphans = [
+        c for c in project_containers(engine, project.name) if _label(c, SERVICE) not in known
+    ]
+    if not orphans:
+        return
+    if not remove:
+        names = ", ".join(c.name for c in orphans)
+        say(
+            f"Found orphan containers ([{names}]) for this project. If you removed or renamed"
+            " this service in your compose file, you can run this command with the"
+            " --remove-orphans flag to clean it up.\n"
+        )
+        return
+    for container in orphans:
+        _remove(engine, container, say)
+
+
+def _converge(engine: Engine, project: Project, service: Service, say: Say) -> None:
+    """The service's containers, numbered 1..scale, each up to date and running."""
+    from skiff.compose.project import container_options
+
+    existing = {
+        int(_label(c, NUMBER) or 0): c
+        for c in project_containers(engine, project.name, service.name)
+    }
+    for number in range(1, service.scale + 1):
+        options = container_options(project, service, number)
+        wanted_hash = options.labels.get(CONFIG_HASH)
+        current = existing.pop(number, None)
+        if current is not None and _label(current, CONFIG_HASH) != wanted_hash:
+            say(f"Container {current.name}  Recreate\n")
+            engine.remove(current.id, force=True)
+            current = None
+        if current is None:
+            current = _create(engine, project, service, options, say)
+        if not engine.containers.get(current.id).state.get("Running"):
+            engine.start(current.id)
+            say(f"Container {current.name}  Started\n")
+        else:
+            say(f"Container {current.name}  Running\n")
+    for container in existing.values():  # above the scale
+        _remove(engine, container, say)
+
+
+def _create(
+    engine: Engine, project: Project, service: Service, options: object, say: Say
+) -> Container:
+    from skiff.compose.project import extra_networks
+    from skiff.engine import networking
+
+    container = engine.create(options)  # type: ignore[arg-type]
+    try:
+        for network, aliases, ip in extra_networks(project, service):
+            networking.connect(engine, container.id, network, aliases, ip)
+    except BaseException:
+        engine.remove(container.id, force=True)
+        raise
+    say(f"Container {container.name}  Created\n")
+    return container
+
+
+def _remove(engine: Engine, container: Container, say: Say) -> None:
+    if engine.containers.get(container.id).state.get("Running"):
+        engine.stop(container.id, int(container.options.get("stop_timeout") or 10))
+        say(f"Container {container.name}  Stopped\n")
+    engine.remove(container.id, force=True)
+    say(f"Container {container.name}  Removed\n")
+
+
+def _has_healthcheck(engine: Engine, project: Project, service: Service) -> bool:
+    containers = project_containers(engine, project.name, service.name)
+    return any(c.state.get("Health") for c in containers)
+
+
+def _wait_for(engine: Engine, project: Project, service: str, condition: str) -> None:
+    """Until every container of ``service`` meets ``condition``; ComposeError if one
+    cannot (it exited, it is unhealthy, it completed with another code)."""
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while True:
+        containers = project_containers(engine, project.name, service)
+        states = [engine.containers.get(c.id).state for c in containers]
+        if _met(service, condition, states):
+            return
+        if time.monotonic() > deadline:
+            raise ComposeError(f"dependency {service} did not become {condition} in time")
+        time.sleep(_POLL)
+
+
+def _met(service: str, condition: str, states: list[dict[str, object]]) -> bool:
+    if condition == "service_completed_successfully":
+        for state in states:
+            if state.get("Running"):
+                return False
+            if state.get("ExitCode") != 0:
+                code = state.get("ExitCode")
+                raise ComposeError(
+                    f'service "{service}" didn\'t complete successfully: exit {code}'
+                )
+        return True
+    if condition == "service_healthy":
+        for state in states:
+            health = state.get("Health") or {}
+            status = health.get("Status") if isinstance(health, dict) else None
+            if status == "unhealthy":
+                raise ComposeError(
+                    f'dependency failed to start: container for service "{service}" is unhealthy'
+                )
+            if not state.get("Running") and state.get("Status") == "exited":
+                code = state.get("ExitCode")
+                raise ComposeError(
+                    f'dependency failed to start: container for service "{service}" exited ({code})'
+                )
+            if status != "healthy":
+                return False
+        return True
+    return all(state.get("Running") for state in states)
+
+
+# --- down --------------------------------------------------------------------------------
+
+
+def down(
+    engine: Engine,
+    project: Project,
+    say: Say,
+    *,
+    volumes: bool = False,
+    remove_orphans: bool = False,
+) -> None:
+    """Stop and remove the project's containers, then its networks (and volumes, with
+    ``volumes``: those it declared and the anonymous ones of its containers)."""
+    from skiff.engine.networking import remove_network
+    from skiff.errors import NotFound
+
+    known = {service.name for service in project.services}
+    order = {service.name: i for i, service in enumerate(project.stop_order())}
+    containers = [
+        c
+        for c in project_containers(engine, project.name)
+        if remove_orphans or _label(c, SERVICE) in known
+    ]
+    containers.sort(key=lambda c: order.get(_label(c, SERVICE), -1))
+    for container in containers:
+        if engine.containers.get(container.id).state.get("Running"):
+            engine.stop(container.id)
+            say(f"Container {container.name}  Stopped\n")
+        engine.remove(container.id, force=True, volumes=volumes)
+        say(f"Container {container.name}  Removed\n")
+    for network in project.networks.values():
+        if network.external:
+            continue
+        try:
+            remove_network(engine, network.name)
+        except NotFound:
+            continue
+        say(f"Network {network.name}  Removed\n")
+    if volumes:
+        for volume in project.volumes.values():
+            if volume.external:
+                continue
+            try:
+                engine.volumes.remove(volume.name)
+            except NotFound:
+                continue
+            say(f"Volume {volume.name}  Removed\n")
