@@ -27,18 +27,23 @@ def _setup(p: Parser) -> None:
 
 
 def _project(opts: Options, scales: dict[str, int] | None = None) -> Project:
-    import os
-
     from skiff.compose.loader import load
     from skiff.compose.project import project_from
 
-    name, directory, document = load(
+    loaded = load(
         opts.file or [],
         project=opts.project_name or "",
         env_files=opts.env_file or [],
         cwd=opts.project_directory or ".",
     )
-    project = project_from(name, directory, document, opts.profile or [], dict(os.environ))
+    project = project_from(
+        loaded.name,
+        loaded.directory,
+        loaded.document,
+        opts.profile or [],
+        loaded.environ,
+        config_files=loaded.files,
+    )
     if scales:
         project.set_scale(scales)
     return project

@@ -68,7 +68,7 @@ def read_document(path: str) -> Document:
             text = f.read()
     except FileNotFoundError:
         raise ComposeError(f"open {path}: no such file or directory") from None
-    loader = yaml.SafeLoader(text)
+    loader = _loader()(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
@@ -87,6 +87,44 @@ def read_document(path: str) -> Document:
     if node is not None:
         _record_lines(node, (), lines)
     return Document(path, data, lines)
+
+
+def _loader() -> type[Any]:
+    """PyYAML's safe loader without YAML 1.1's base-60 numbers: ``22:22`` is a string, as
+    Go's YAML (docker compose's) reads it, not the integer 1342."""
+    import yaml
+
+    global _LOADER
+    if _LOADER is None:
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+        Loader.yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag not in (int_tag, float_tag)]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        Loader.add_implicit_resolver(
+            int_tag,
+            re.compile(
+                r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
+            ),
+            list("-+0123456789"),
+        )
+        Loader.add_implicit_resolver(
+            float_tag,
+            re.compile(
+                r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+            ),
+            list("-+0123456789."),
+        )
+        _LOADER = Loader
+    return _LOADER
+
+
+_LOADER: type[Any] | None = None
 
 
 def _record_lines(node: Any, path: Path, lines: dict[Path, int]) -> None:
@@ -301,6 +339,25 @@ def find_files(cwd: str) -> list[str]:
         directory = parent
 
 
+class Loaded:
+    """What ``load`` read: the project's ``name`` and ``directory``, the merged
+    ``document``, the ``environ`` its variables came from, and its ``files``."""
+
+    def __init__(
+        self,
+        name: str,
+        directory: str,
+        document: dict[str, Any],
+        environ: dict[str, str],
+        files: list[str],
+    ) -> None:
+        self.name = name
+        self.directory = directory
+        self.document = document
+        self.environ = environ
+        self.files = files
+
+
 def load(
     files: Sequence[str],
     *,
@@ -308,9 +365,8 @@ def load(
     env_files: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     cwd: str = ".",
-) -> tuple[str, str, dict[str, Any]]:
-    """Read, substitute, merge and validate ``files`` (the default one if none); the
-    project's name, its directory and the merged document."""
+) -> Loaded:
+    """Read, substitute, merge and validate ``files`` (the default one if none)."""
     paths = [os.path.abspath(f) for f in files] or find_files(cwd)
     project_dir = os.path.dirname(paths[0])
     env = environment(project_dir, env_files, dict(os.environ if environ is None else environ))
@@ -320,4 +376,4 @@ def load(
         data = interpolate(source.data, env)
         validate(data, source)
         merged = merge(merged, data)
-    return project_name(project, merged, project_dir, env), project_dir, merged
+    return Loaded(project_name(project, merged, project_dir, env), project_dir, merged, env, paths)

@@ -123,7 +123,7 @@ def _ensure_volumes(engine: Engine, project: Project, say: Say) -> None:
 
 
 def _orphans(engine: Engine, project: Project, say: Say, remove: bool) -> None:
-    known = {service.name for service in project.services}
+    known = set(project.all_service_names)
     orphans = [
         c for c in project_containers(engine, project.name) if _label(c, SERVICE) not in known
     ]
@@ -143,8 +143,13 @@ def _orphans(engine: Engine, project: Project, say: Say, remove: bool) -> None:
 
 def _converge(engine: Engine, project: Project, service: Service, say: Say) -> None:
     """The service's containers, numbered 1..scale, each up to date and running."""
-    from skiff.compose.project import container_options
+    import os
 
+    from skiff.compose.project import container_options
+    from skiff.compose.services import host_paths
+
+    for path in host_paths(project, service):
+        os.makedirs(path, exist_ok=True)
     existing = {
         int(_label(c, NUMBER) or 0): c
         for c in project_containers(engine, project.name, service.name)
@@ -186,11 +191,30 @@ def _create(
 
 
 def _remove(engine: Engine, container: Container, say: Say) -> None:
-    if engine.containers.get(container.id).state.get("Running"):
-        engine.stop(container.id, int(container.options.get("stop_timeout") or 10))
-        say(f"Container {container.name}  Stopped\n")
+    _stop_all(engine, [container], say)
     engine.remove(container.id, force=True)
     say(f"Container {container.name}  Removed\n")
+
+
+def _stop_all(engine: Engine, containers: list[Container], say: Say) -> None:
+    """Stop the running ones at once (each may take its grace period), as docker compose
+    stops a service's containers together."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    running = [c for c in containers if engine.containers.get(c.id).state.get("Running")]
+    if not running:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(running), 16)) as pool:
+        list(pool.map(lambda c: _stop(engine, c), running))
+    for container in running:
+        say(f"Container {container.name}  Stopped\n")
+
+
+def _stop(engine: Engine, container: Container) -> None:
+    """One stop, with an Engine of its own (its database connection stays in its thread)."""
+    from skiff.engine.engine import Engine
+
+    Engine(engine.paths).stop(container.id)
 
 
 def _has_healthcheck(engine: Engine, project: Project, service: Service) -> bool:
@@ -258,20 +282,21 @@ def down(
     from skiff.engine.networking import remove_network
     from skiff.errors import NotFound
 
-    known = {service.name for service in project.services}
+    known = set(project.all_service_names)
     order = {service.name: i for i, service in enumerate(project.stop_order())}
     containers = [
         c
         for c in project_containers(engine, project.name)
         if remove_orphans or _label(c, SERVICE) in known
     ]
-    containers.sort(key=lambda c: order.get(_label(c, SERVICE), -1))
+    by_service: dict[str, list[Container]] = {}
     for container in containers:
-        if engine.containers.get(container.id).state.get("Running"):
-            engine.stop(container.id)
-            say(f"Container {container.name}  Stopped\n")
-        engine.remove(container.id, force=True, volumes=volumes)
-        say(f"Container {container.name}  Removed\n")
+        by_service.setdefault(_label(container, SERVICE), []).append(container)
+    for service in sorted(by_service, key=lambda name: order.get(name, -1)):
+        _stop_all(engine, by_service[service], say)
+        for container in by_service[service]:
+            engine.remove(container.id, force=True, volumes=volumes)
+            say(f"Container {container.name}  Removed\n")
     for network in project.networks.values():
         if network.external:
             continue

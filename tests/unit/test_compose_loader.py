@@ -112,10 +112,13 @@ def _write(directory: Path, name: str, text: str) -> str:
 def test_load_substitutes_from_dot_env_and_environment_wins(tmp_path: Path) -> None:
     project = tmp_path / "My-App"
     compose = _write(
-        project, "compose.yaml", "services:\n  web:\n    image: ${IMAGE}\n    ports: ['${PORT}:80']\n"
+        project,
+        "compose.yaml",
+        "services:\n  web:\n    image: ${IMAGE}\n    ports: ['${PORT}:80']\n",
     )
     _write(project, ".env", "IMAGE=busybox\nPORT=8000\n")
-    name, directory, document = load([compose], environ={"PORT": "9000"})
+    loaded = load([compose], environ={"PORT": "9000"})
+    name, directory, document = loaded.name, loaded.directory, loaded.document
     assert name == "my-app"
     assert directory == str(project)
     assert document["services"]["web"] == {"image": "busybox", "ports": ["9000:80"]}
@@ -125,9 +128,9 @@ def test_env_file_flag_replaces_dot_env_and_a_missing_one_is_an_error(tmp_path: 
     compose = _write(tmp_path / "p", "compose.yaml", "services:\n  web:\n    image: ${IMAGE}\n")
     _write(tmp_path / "p", ".env", "IMAGE=from-dot-env\n")
     other = _write(tmp_path, "other.env", "IMAGE=from-flag\n")
-    _, _, document = load([compose], env_files=[other], environ={})
+    document = load([compose], env_files=[other], environ={}).document
     assert document["services"]["web"]["image"] == "from-flag"
-    with pytest.raises(ComposeError, match="couldn't find env file: .*/missing.env"):
+    with pytest.raises(ComposeError, match=r"couldn't find env file: .*/missing\.env"):
         load([compose], env_files=[str(tmp_path / "missing.env")], environ={})
 
 
@@ -190,7 +193,7 @@ def test_several_files_merge_in_order(tmp_path: Path) -> None:
         "  worker:\n"
         "    image: busybox\n",
     )
-    _, _, document = load([base, override], environ={})
+    document = load([base, override], environ={}).document
     web = document["services"]["web"]
     assert web["command"] == ["sleep", "2"]
     assert web["ports"] == ["80:80", "443:443"]
@@ -220,17 +223,35 @@ def test_project_name(
 ) -> None:
     text = (f"name: {top}\n" if top else "") + "services:\n  web:\n    image: busybox\n"
     compose = _write(tmp_path / directory, "compose.yaml", text)
-    name, _, _ = load([compose], project=explicit, environ=environ)
+    name = load([compose], project=explicit, environ=environ).name
     assert name == expected
 
 
 def test_default_file_is_found_in_a_parent_directory(tmp_path: Path) -> None:
     _write(tmp_path / "app", "docker-compose.yml", "services:\n  web:\n    image: busybox\n")
     (tmp_path / "app" / "sub" / "deeper").mkdir(parents=True)
-    name, directory, _ = load([], cwd=str(tmp_path / "app" / "sub" / "deeper"), environ={})
+    loaded = load([], cwd=str(tmp_path / "app" / "sub" / "deeper"), environ={})
+    name, directory = loaded.name, loaded.directory
     assert (name, directory) == ("app", str(tmp_path / "app"))
 
 
 def test_no_file_anywhere_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ComposeError, match="no configuration file provided: not found"):
         load([], cwd=str(tmp_path), environ={})
+
+
+def test_base_60_numbers_are_strings_as_in_go_yaml(tmp_path: Path) -> None:
+    compose = _write(
+        tmp_path,
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    ports: [22:22, 1:30]\n",
+    )
+    assert load([compose], environ={}).document["services"]["web"]["ports"] == ["22:22", "1:30"]
+
+
+def test_the_environment_and_files_are_kept(tmp_path: Path) -> None:
+    compose = _write(tmp_path, "compose.yaml", "services:\n  web:\n    image: busybox\n")
+    _write(tmp_path, ".env", "FROM_DOT_ENV=1\n")
+    loaded = load([compose], environ={"OTHER": "2"})
+    assert loaded.environ == {"FROM_DOT_ENV": "1", "OTHER": "2"}
+    assert loaded.files == [compose]

@@ -1069,7 +1069,8 @@ networks:
   back: {internal: true}
 """
     )
-    name, directory, document = load([str(tmp_path / "compose.yaml")], project="demo", environ={})
+    loaded = load([str(tmp_path / "compose.yaml")], project="demo", environ={})
+    name, directory, document = loaded.name, loaded.directory, loaded.document
     project = project_from(name, directory, document, environ={"WEB_PORT": "8081"})
     assert [s.name for s in project.start_order()] == ["api", "web", "worker"]
     assert {k: n.name for k, n in project.networks.items()} == {
@@ -1094,7 +1095,8 @@ def test_a_cycle_through_the_loader(tmp_path: Path) -> None:
         "  b: {image: x, depends_on: [c]}\n"
         "  c: {image: x, depends_on: [a]}\n"
     )
-    name, directory, document = load([str(tmp_path / "compose.yaml")], environ={})
+    loaded = load([str(tmp_path / "compose.yaml")], environ={})
+    name, directory, document = loaded.name, loaded.directory, loaded.document
     with pytest.raises(ComposeError) as caught:
         project_from(name, directory, document, environ={})
     assert str(caught.value) == "dependency cycle detected: a -> b -> c -> a"

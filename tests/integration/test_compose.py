@@ -1,0 +1,164 @@
+"""``skiff compose``: a three-service application brought up, used through its published
+port, scaled, brought up again unchanged and taken down without a trace; bad files refused
+before anything starts."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import Skiff
+
+APP = """\
+services:
+  api:
+    image: busybox
+    command: sh -c 'sleep 1; echo api > /data/api.txt; touch /tmp/ready; exec sleep 600'
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 50
+    volumes: [shared:/data]
+    networks: [back]
+    init: true
+  web:
+    image: busybox
+    command: >-
+      sh -c 'mkdir -p /www && cat /data/api.txt > /www/index.html
+      && exec httpd -f -p 80 -h /www'
+    init: true
+    ports: ["127.0.0.1:${PORT}:80"]
+    depends_on:
+      api:
+        condition: service_healthy
+    volumes: [shared:/data:ro]
+    networks: [front, back]
+  worker:
+    image: busybox
+    command: sh -c 'while true; do wget -q -O- http://web/ > /tmp/last; sleep 1; done'
+    depends_on: [web]
+    networks: [front]
+    stop_grace_period: 1s
+volumes:
+  shared: {}
+networks:
+  front: {}
+  back: {}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _app(tmp_path: Path, text: str = APP) -> Path:
+    directory = tmp_path / "app"
+    directory.mkdir()
+    (directory / "compose.yaml").write_text(text)
+    return directory / "compose.yaml"
+
+
+def _compose(skiff: Skiff, path: Path, *args: str, port: int = 0) -> str:
+    skiff.env["PORT"] = str(port)
+    result = skiff("compose", "-f", str(path), "-p", "shop", *args)
+    assert result.code == 0, result
+    return result.err
+
+
+def _ids(skiff: Skiff) -> dict[str, str]:
+    out = skiff.ok("ps", "-a", "--format", "{{.Names}} {{.ID}}")
+    return dict(line.split() for line in out.splitlines())
+
+
+def _started(skiff: Skiff, name: str) -> datetime:
+    text = skiff.container(name)["State"]["StartedAt"]
+    return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
+
+
+def test_up_scale_again_and_down(skiff: Skiff, busybox: str, tmp_path: Path) -> None:
+    path = _app(tmp_path)
+    port = _free_port()
+    _compose(skiff, path, "up", "-d", "--wait", port=port)
+
+    names = _ids(skiff)
+    assert set(names) == {"shop-api-1", "shop-web-1", "shop-worker-1"}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        assert response.read() == b"api\n"  # written by api into the shared volume
+    api = skiff.container("shop-api-1")
+    assert api["State"]["Health"]["Status"] == "healthy"
+    assert (_started(skiff, "shop-web-1") - _started(skiff, "shop-api-1")).total_seconds() >= 1
+    labels = api["Config"]["Labels"]
+    assert labels["com.docker.compose.project"] == "shop"
+    assert labels["com.docker.compose.service"] == "api"
+    assert labels["com.docker.compose.container-number"] == "1"
+    web_networks = skiff.container("shop-web-1")["NetworkSettings"]["Networks"]
+    assert set(web_networks) == {"shop_front", "shop_back"}
+    assert "web" in web_networks["shop_front"]["Aliases"]
+    volumes = json.loads(skiff.ok("volume", "inspect", "shop_shared"))
+    assert volumes[0]["Labels"]["com.docker.compose.project"] == "shop"
+
+    again = _compose(skiff, path, "up", "-d", port=port)
+    assert "Created" not in again and "Recreate" not in again
+    assert _ids(skiff) == names
+
+    _compose(skiff, path, "up", "-d", "--scale", "worker=3", port=port)
+    scaled = _ids(skiff)
+    assert set(scaled) == set(names) | {"shop-worker-2", "shop-worker-3"}
+    assert all(scaled[name] == names[name] for name in names)
+    ps = skiff("compose", "-f", str(path), "-p", "shop", "ps", "--services").out
+    assert ps.splitlines() == ["api", "web", "worker"]
+
+    _compose(skiff, path, "down", "-v", port=port)
+    assert _ids(skiff) == {}
+    networks = skiff.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert not [n for n in networks if n.startswith("shop_")]
+    assert "shop_shared" not in skiff.ok("volume", "ls", "-q").split()
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        (
+            "services:\n  web:\n    image: busybox\n    imgae: typo\n",
+            ("up", "-d"),
+            "compose.yaml:4: services.web additional properties 'imgae' not allowed",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n"
+            "  b:\n    image: busybox\n    depends_on: [a]\n",
+            ("up", "-d"),
+            "dependency cycle detected",
+        ),
+        (
+            "services:\n  web:\n    image: busybox\n",
+            ("up", "-d", "--scale", "nope=2"),
+            "no such service: nope",
+        ),
+        (
+            "services:\n  web:\n    image: busybox\n    env_file: missing.env\n",
+            ("up", "-d"),
+            "missing.env",
+        ),
+    ],
+)
+def test_bad_input_fails_before_anything_starts(
+    skiff: Skiff, busybox: str, tmp_path: Path, text: str, args: tuple[str, ...], message: str
+) -> None:
+    path = _app(tmp_path, text)
+    result = skiff("compose", "-f", str(path), "-p", "bad", *args)
+    assert result.code != 0
+    assert message in result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
+    assert _ids(skiff) == {}
+    assert not [
+        n
+        for n in skiff.ok("network", "ls", "--format", "{{.Name}}").split()
+        if n.startswith("bad_")
+    ]
