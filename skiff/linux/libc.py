@@ -19,6 +19,7 @@ MACHINE = os.uname().machine
 # Syscall numbers for the calls glibc does not wrap, per architecture.
 _NUMBERS: dict[str, dict[str, int]] = {
     "x86_64": {
+        "rt_sigaction": 13,
         "capget": 125,
         "capset": 126,
         "pivot_root": 155,
@@ -33,6 +34,7 @@ _NUMBERS: dict[str, dict[str, int]] = {
         "mount_setattr": 442,
     },
     "aarch64": {
+        "rt_sigaction": 134,
         "capget": 90,
         "capset": 91,
         "pivot_root": 41,

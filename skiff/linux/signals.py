@@ -38,13 +38,25 @@ def restore_defaults() -> None:
     """Every signal's disposition back to the default, right before a container's process
     is exec'd. An ignored signal stays ignored across execve, and Python ignores SIGPIPE
     and SIGXFSZ (so ``yes | head`` in a container would never end), as whatever started
-    the runtime may ignore others; a process of runc's starts with none ignored."""
+    the runtime may ignore others; a process of runc's starts with none ignored. The
+    signals the C library keeps for itself (32 and 33, which its ``sigaction`` refuses)
+    are reset with the system call."""
+    import ctypes
+
+    from skiff.linux.libc import syscall
+
     for number in _signal.valid_signals():
         if number not in (_signal.SIGKILL, _signal.SIGSTOP):
             try:
                 _signal.signal(number, _signal.SIG_DFL)
             except (OSError, ValueError):
-                pass  # one the C library keeps for itself
+                pass
+    default = ctypes.create_string_buffer(32)  # handler SIG_DFL, no flags, empty mask
+    for reserved in range(32, _signal.SIGRTMIN):
+        try:
+            syscall("rt_sigaction", reserved, default, None, 8)
+        except OSError:
+            pass
 
 
 def valid_signals() -> set[int]:
