@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 
     from skiff.cli.main import Invocation, Options, Registry
     from skiff.compose.project import Project
+    from skiff.engine.engine import Engine
 
-SUBCOMMANDS = ("config", "up", "down", "ps")
+SUBCOMMANDS = (
+    "build", "config", "down", "kill", "logs", "ps", "restart", "rm", "start", "stop", "up"
+)  # fmt: skip
 
 
 def _setup(p: Parser) -> None:
@@ -54,7 +57,7 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
-def _engine(inv: Invocation) -> object:
+def _engine(inv: Invocation) -> Engine:
     from skiff.engine.engine import Engine
 
     return Engine(inv.paths)
@@ -92,18 +95,118 @@ def _scales(values: list[str]) -> dict[str, int]:
 
 
 def _up(inv: Invocation, opts: Options, args: list[str]) -> int:
-    from skiff.compose.orchestrate import up
+    """Without ``-d``, the containers' output follows, prefixed, until they all stop; an
+    interrupt (Ctrl-C) stops them, as docker compose does."""
+    from skiff.compose import orchestrate
 
     p = Parser("compose up")
     p.flag("-d", "--detach", help="Detached mode: run containers in the background")
     p.flag("--wait", help="Wait for services to be running|healthy")
     p.flag("--remove-orphans", help="Remove containers for services not defined in the file")
     p.flag("--scale", kind="list", help="Scale SERVICE to NUM instances")
+    p.flag("--build", help="Build images before starting containers")
+    p.flag("--no-build", help="Don't build an image, even if it's missing")
     sub = p.parse(args)
-    if not sub.detach:
-        raise CommandFailed("skiff compose up runs detached only for now: add -d", 1)
     project = _project(opts, _scales(sub.scale or []))
-    up(_engine(inv), project, _say, remove_orphans=sub.remove_orphans, wait=sub.wait)  # type: ignore[arg-type]
+    engine = _engine(inv)
+    to_build = project.services if sub.build else orchestrate.missing_images(engine, project)
+    if to_build and not sub.no_build:
+        orchestrate.build(engine, project, _say, to_build)
+    orchestrate.up(engine, project, _say, remove_orphans=sub.remove_orphans, wait=sub.wait)
+    if sub.detach:
+        return 0
+    try:
+        orchestrate.logs(engine, project, _write, [], follow=True)
+    except KeyboardInterrupt:
+        _say("Gracefully stopping... (press Ctrl+C again to force)\n")
+        orchestrate.stop(engine, project, _say, [])
+        return 130
+    return 0
+
+
+def _write(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _build(inv: Invocation, opts: Options, args: list[str]) -> int:
+    from skiff.compose import orchestrate
+
+    p = Parser("compose build")
+    p.flag("--no-cache", help="Do not use cache when building the image")
+    p.flag("--pull", help="Always attempt to pull a newer version of the image")
+    sub = p.parse(args)
+    project = _project(opts)
+    services = [project.service(name) for name in sub.args] or None
+    orchestrate.build(_engine(inv), project, _say, services, no_cache=sub.no_cache, pull=sub.pull)
+    return 0
+
+
+def _logs(inv: Invocation, opts: Options, args: list[str]) -> int:
+    from skiff.compose import orchestrate
+
+    p = Parser("compose logs")
+    p.flag("-f", "--follow", help="Follow log output")
+    p.flag("-t", "--timestamps", help="Show timestamps")
+    p.flag(
+        "-n",
+        "--tail",
+        kind="string",
+        help='Number of lines to show from the end of the logs for each container (default "all")',
+    )
+    sub = p.parse(args)
+    tail = None if sub.tail in (None, "", "all") else _count(sub.tail)
+    orchestrate.logs(
+        _engine(inv), _project(opts), _write, sub.args,
+        follow=sub.follow, tail=tail, timestamps=sub.timestamps,
+    )  # fmt: skip
+    return 0
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise CommandFailed(f'invalid tail value {text!r}: a number or "all"', 1)
+    return int(text)
+
+
+def _lifecycle(verb: str) -> Callable[[Invocation, Options, list[str]], int]:
+    """``start``, ``stop``, ``restart``: the named services' containers (all without
+    names)."""
+
+    def run(inv: Invocation, opts: Options, args: list[str]) -> int:
+        from skiff.compose import orchestrate
+
+        sub = Parser(f"compose {verb}").parse(args)
+        act = getattr(orchestrate, verb)
+        act(_engine(inv), _project(opts), _say, sub.args)
+        return 0
+
+    return run
+
+
+def _kill(inv: Invocation, opts: Options, args: list[str]) -> int:
+    from skiff.compose import orchestrate
+
+    p = Parser("compose kill")
+    p.flag(
+        "-s", "--signal", kind="string", help='SIGNAL to send to the container (default "SIGKILL")'
+    )
+    sub = p.parse(args)
+    orchestrate.kill(_engine(inv), _project(opts), _say, sub.args, sub.signal or "SIGKILL")
+    return 0
+
+
+def _rm(inv: Invocation, opts: Options, args: list[str]) -> int:
+    from skiff.compose import orchestrate
+
+    p = Parser("compose rm")
+    p.flag("-f", "--force", help="Don't ask to confirm removal")
+    p.flag("-s", "--stop", help="Stop the containers, if required, before removing")
+    p.flag("-v", "--volumes", help="Remove any anonymous volumes attached to containers")
+    sub = p.parse(args)
+    orchestrate.remove(
+        _engine(inv), _project(opts), _say, sub.args, stop_first=sub.stop, volumes=sub.volumes
+    )
     return 0
 
 
@@ -114,7 +217,7 @@ def _down(inv: Invocation, opts: Options, args: list[str]) -> int:
     p.flag("-v", "--volumes", help="Remove named volumes declared in the volumes section")
     p.flag("--remove-orphans", help="Remove containers for services not defined in the file")
     sub = p.parse(args)
-    down(_engine(inv), _project(opts), _say, volumes=sub.volumes, remove_orphans=sub.remove_orphans)  # type: ignore[arg-type]
+    down(_engine(inv), _project(opts), _say, volumes=sub.volumes, remove_orphans=sub.remove_orphans)
     return 0
 
 
@@ -127,7 +230,7 @@ def _ps(inv: Invocation, opts: Options, args: list[str]) -> int:
     p.flag("--services", help="Display services")
     sub = p.parse(args)
     project = _project(opts)
-    containers = project_containers(_engine(inv), project.name)  # type: ignore[arg-type]
+    containers = project_containers(_engine(inv), project.name)
     if not sub.all:
         containers = [c for c in containers if c.state.get("Running")]
     if sub.quiet:
@@ -150,10 +253,17 @@ def _ps(inv: Invocation, opts: Options, args: list[str]) -> int:
 
 
 HANDLERS: dict[str, Callable[[Invocation, Options, list[str]], int]] = {
+    "build": _build,
     "config": _config,
-    "up": _up,
     "down": _down,
+    "kill": _kill,
+    "logs": _logs,
     "ps": _ps,
+    "restart": _lifecycle("restart"),
+    "rm": _rm,
+    "start": _lifecycle("start"),
+    "stop": _lifecycle("stop"),
+    "up": _up,
 }
 
 

@@ -314,3 +314,160 @@ def down(
             except NotFound:
                 continue
             say(f"Volume {volume.name}  Removed\n")
+
+
+# --- build ------------------------------------------------------------------------------
+
+
+def build(
+    engine: Engine,
+    project: Project,
+    say: Say,
+    services: list[Service] | None = None,
+    *,
+    no_cache: bool = False,
+    pull: bool = False,
+) -> None:
+    """Build the image of each service that has ``build``, tagged as the service's image
+    (and its ``build.tags``), with skiff's builder."""
+    from skiff.build.builder import BuildOptions
+    from skiff.build.builder import build as build_image
+    from skiff.build.context import BuildContext
+    from skiff.build.snapshot import workspace
+
+    for service in services if services is not None else project.services:
+        spec = service.build
+        if spec is None:
+            continue
+        say(f"Building {service.name}\n")
+        with workspace(engine.paths, "files") as directory:
+            dockerfile = spec.dockerfile
+            if spec.dockerfile_inline:
+                dockerfile = f"{directory}/Dockerfile"
+                with open(dockerfile, "w") as f:
+                    f.write(spec.dockerfile_inline)
+            options = BuildOptions(
+                dockerfile=dockerfile,
+                tags=[service.image, *spec.tags],
+                build_args=dict(spec.args),
+                target=spec.target,
+                no_cache=no_cache or spec.no_cache,
+                pull=pull or spec.pull,
+                labels=dict(spec.labels),
+                network=spec.network,
+            )
+            build_image(
+                engine.images, lambda: engine, BuildContext.open(spec.context), options, say
+            )
+
+
+def missing_images(engine: Engine, project: Project) -> list[Service]:
+    """The services with ``build`` whose image is not in the store yet."""
+    from skiff.errors import NotFound
+
+    missing = []
+    for service in project.services:
+        if service.build is None:
+            continue
+        try:
+            engine.images.get(service.image)
+        except NotFound:
+            missing.append(service)
+    return missing
+
+
+# --- start, stop, restart, kill, rm -------------------------------------------------------
+
+
+def _chosen(engine: Engine, project: Project, names: list[str]) -> list[Container]:
+    for name in names:
+        project.service(name)  # "no such service"
+    containers = project_containers(engine, project.name)
+    return [c for c in containers if not names or _label(c, SERVICE) in names]
+
+
+def start(engine: Engine, project: Project, say: Say, names: list[str]) -> None:
+    for container in _chosen(engine, project, names):
+        if not engine.containers.get(container.id).state.get("Running"):
+            engine.start(container.id)
+            say(f"Container {container.name}  Started\n")
+
+
+def stop(engine: Engine, project: Project, say: Say, names: list[str]) -> None:
+    order = {service.name: i for i, service in enumerate(project.stop_order())}
+    chosen = _chosen(engine, project, names)
+    for service in sorted({_label(c, SERVICE) for c in chosen}, key=lambda n: order.get(n, -1)):
+        _stop_all(engine, [c for c in chosen if _label(c, SERVICE) == service], say)
+
+
+def restart(engine: Engine, project: Project, say: Say, names: list[str]) -> None:
+    for container in _chosen(engine, project, names):
+        engine.restart(container.id)
+        say(f"Container {container.name}  Started\n")
+
+
+def kill(engine: Engine, project: Project, say: Say, names: list[str], signal: str) -> None:
+    for container in _chosen(engine, project, names):
+        if engine.containers.get(container.id).state.get("Running"):
+            engine.kill(container.id, signal)
+            say(f"Container {container.name}  Killed\n")
+
+
+def remove(
+    engine: Engine, project: Project, say: Say, names: list[str], *, stop_first: bool, volumes: bool
+) -> None:
+    """``rm``: the stopped containers (with ``stop_first``, the running ones stopped)."""
+    chosen = _chosen(engine, project, names)
+    if stop_first:
+        _stop_all(engine, chosen, say)
+    for container in chosen:
+        if engine.containers.get(container.id).state.get("Running"):
+            continue
+        engine.remove(container.id, volumes=volumes)
+        say(f"Container {container.name}  Removed\n")
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+def logs(
+    engine: Engine,
+    project: Project,
+    write: Callable[[bytes], None],
+    names: list[str],
+    *,
+    follow: bool = False,
+    tail: int | None = None,
+    timestamps: bool = False,
+) -> None:
+    """Each container's output, every line prefixed by its name (padded to the longest);
+    with ``follow``, all of them at once as the lines come, until they all stop."""
+    import threading
+
+    chosen = _chosen(engine, project, names)
+    width = max((len(c.name) for c in chosen), default=0)
+    lock = threading.Lock()
+
+    def show(container: Container) -> None:
+        from skiff.engine.engine import Engine
+        from skiff.engine.logs import ContainerLog
+
+        own = Engine(engine.paths)  # each thread its own database connection
+        prefix = f"{container.name.ljust(width)}  | ".encode()
+        log = ContainerLog(own, own.containers.get(container.id))
+        for line in log.lines(tail=tail, follow=follow):
+            stamp = f"{line.timestamp()} ".encode() if timestamps else b""
+            text = line.text if line.text.endswith(b"\n") else line.text + b"\n"
+            with lock:
+                write(prefix + stamp + text)
+
+    if not follow:
+        for container in chosen:
+            show(container)
+        return
+    threads = [threading.Thread(target=show, args=(c,), daemon=True) for c in chosen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)

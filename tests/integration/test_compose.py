@@ -162,3 +162,62 @@ def test_bad_input_fails_before_anything_starts(
         for n in skiff.ok("network", "ls", "--format", "{{.Name}}").split()
         if n.startswith("bad_")
     ]
+
+
+BUILT = """\
+services:
+  hello:
+    build:
+      context: ./hello
+      args:
+        GREETING: built-by-compose
+    init: true
+  once:
+    image: busybox
+    command: sh -c 'echo first line; echo second line'
+"""
+
+
+def test_build_logs_and_lifecycle(skiff: Skiff, busybox: str, tmp_path: Path) -> None:
+    path = _app(tmp_path, BUILT)
+    hello = path.parent / "hello"
+    hello.mkdir()
+    (hello / "Dockerfile").write_text(
+        "FROM busybox\nARG GREETING\nRUN echo $GREETING > /greeting\n"
+        'CMD ["sh", "-c", "cat /greeting; exec sleep 600"]\n'
+    )
+    err = _compose(skiff, path, "up", "-d")  # the missing image is built first
+    assert "Step 3/4 : RUN echo $GREETING > /greeting" in err
+    assert skiff.ok("image", "inspect", "-f", "{{.Id}}", "shop-hello").startswith("sha256:")
+    skiff.ok("wait", "shop-once-1")
+
+    logs = skiff("compose", "-f", str(path), "-p", "shop", "logs").out.splitlines()
+    assert "shop-hello-1  | built-by-compose" in logs
+    assert logs.count("shop-once-1   | first line") == 1
+    assert logs.index("shop-once-1   | first line") < logs.index("shop-once-1   | second line")
+    tail = skiff("compose", "-f", str(path), "-p", "shop", "logs", "--tail", "1", "once").out
+    assert tail.splitlines() == ["shop-once-1  | second line"]
+
+    rebuilt = _compose(skiff, path, "build")
+    assert "Using cache" in rebuilt and "Running in" not in rebuilt
+
+    _compose(skiff, path, "stop", "hello")
+    assert skiff.container("shop-hello-1")["State"]["Status"] == "exited"
+    _compose(skiff, path, "start")
+    assert skiff.container("shop-hello-1")["State"]["Running"]
+    _compose(skiff, path, "kill", "-s", "KILL", "hello")
+    skiff.ok("wait", "shop-hello-1")
+    _compose(skiff, path, "rm", "-f")
+    assert _ids(skiff) == {}
+    _compose(skiff, path, "down")
+
+
+def test_up_attached_follows_the_output_until_the_containers_stop(
+    skiff: Skiff, busybox: str, tmp_path: Path
+) -> None:
+    path = _app(tmp_path, "services:\n  once:\n    image: busybox\n    command: echo attached\n")
+    result = skiff("compose", "-f", str(path), "-p", "shop", "up")
+    assert result.code == 0, result
+    assert result.out.splitlines() == ["shop-once-1  | attached"]
+    _compose(skiff, path, "down")
+    assert _ids(skiff) == {}
