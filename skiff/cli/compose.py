@@ -282,7 +282,7 @@ def register(registry: Registry) -> None:
         Command(
             "compose",
             "Define and run multi-container applications",
-            "[OPTIONS] COMMAND",
+            "[OPTIONS] COMMAND\n\nCommands:\n  " + "\n  ".join(SUBCOMMANDS),
             _setup,
             _compose,
             (0, None),
