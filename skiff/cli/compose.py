@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from skiff.engine.engine import Engine
 
 SUBCOMMANDS = (
-    "build", "config", "down", "kill", "logs", "ps", "restart", "rm", "start", "stop", "up"
+    "build", "config", "down", "exec", "kill", "logs", "port", "ps", "pull", "restart", "rm",
+    "start", "stop", "top", "up",
 )  # fmt: skip
 
 
@@ -252,17 +253,103 @@ def _ps(inv: Invocation, opts: Options, args: list[str]) -> int:
     return 0
 
 
+# --- what docker compose does with docker's own commands ---------------------------------
+
+
+def _skiff(inv: Invocation, *args: str) -> int:
+    """``skiff ARGS`` in this process, with this invocation's --root and --runroot: what
+    docker compose does with a container is what docker does with it."""
+    from skiff.cli.main import main
+
+    globals_ = [*(["--root", inv.root] if inv.root else []),
+                *(["--runroot", inv.runroot] if inv.runroot else [])]  # fmt: skip
+    return main([*globals_, *args])
+
+
+def _exec(inv: Invocation, opts: Options, args: list[str]) -> int:
+    p = Parser("compose exec")
+    p.flag("-d", "--detach", help="Detached mode: Run command in the background")
+    p.flag("-T", "--no-TTY", help="Disable pseudo-TTY allocation (default: auto-detected)")
+    p.flag("-u", "--user", kind="string", help="Run the command as this user")
+    p.flag("-w", "--workdir", kind="string", help="Path to workdir directory for this command")
+    p.flag("-e", "--env", kind="list", help="Set environment variables")
+    p.flag("--index", kind="string", help="Index of the container if service has multiple replicas")
+    p.flag("--privileged", help="Give extended privileges to the process")
+    sub = p.parse(args, interspersed=False)
+    if len(sub.args) < 2:
+        raise UsageError("compose exec requires a service and a command")
+    project = _project(opts)
+    name = project.container_name(project.service(sub.args[0]), _count(sub.index or "1"))
+    flags = ["-d"] if sub.detach else ["-i"]
+    if not sub.detach and not sub.no_TTY and sys.stdin.isatty():
+        flags.append("-t")
+    flags += [
+        *(["-u", sub.user] if sub.user else []),
+        *(["-w", sub.workdir] if sub.workdir else []),
+    ]
+    flags += [f"--env={e}" for e in sub.env or []] + (["--privileged"] if sub.privileged else [])
+    return _skiff(inv, "exec", *flags, name, *sub.args[1:])
+
+
+def _port(inv: Invocation, opts: Options, args: list[str]) -> int:
+    p = Parser("compose port")
+    p.flag("--protocol", kind="string", help='tcp or udp (default "tcp")')
+    p.flag("--index", kind="string", help="Index of the container if service has multiple replicas")
+    sub = p.parse(args)
+    if len(sub.args) != 2:
+        raise UsageError("compose port requires a service and a private port")
+    project = _project(opts)
+    name = project.container_name(project.service(sub.args[0]), _count(sub.index or "1"))
+    return _skiff(inv, "port", name, f"{sub.args[1]}/{sub.protocol or 'tcp'}")
+
+
+def _top(inv: Invocation, opts: Options, args: list[str]) -> int:
+    from skiff.compose.orchestrate import project_containers
+
+    sub = Parser("compose top").parse(args)
+    project = _project(opts)
+    for name in sub.args:
+        project.service(name)
+    code = 0
+    for container in project_containers(_engine(inv), project.name):
+        service = (container.options.get("labels") or {}).get("com.docker.compose.service")
+        if container.state.get("Running") and (not sub.args or service in sub.args):
+            sys.stdout.write(f"{container.name}\n")
+            sys.stdout.flush()
+            code = _skiff(inv, "top", container.name) or code
+            sys.stdout.write("\n")
+    return code
+
+
+def _pull(inv: Invocation, opts: Options, args: list[str]) -> int:
+    """The images of the (named) services that have no ``build``."""
+    p = Parser("compose pull")
+    p.flag("-q", "--quiet", help="Pull without printing progress information")
+    sub = p.parse(args)
+    project = _project(opts)
+    services = [project.service(name) for name in sub.args] or project.services
+    for image in dict.fromkeys(s.image for s in services if s.build is None):
+        code = _skiff(inv, "pull", *(["-q"] if sub.quiet else []), image)
+        if code:
+            return code
+    return 0
+
+
 HANDLERS: dict[str, Callable[[Invocation, Options, list[str]], int]] = {
     "build": _build,
     "config": _config,
     "down": _down,
+    "exec": _exec,
     "kill": _kill,
     "logs": _logs,
+    "port": _port,
     "ps": _ps,
+    "pull": _pull,
     "restart": _lifecycle("restart"),
     "rm": _rm,
     "start": _lifecycle("start"),
     "stop": _lifecycle("stop"),
+    "top": _top,
     "up": _up,
 }
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.cli import Skiff
 from tests.support.compose import APP
+from tests.support.registry import Registry
 
 
 def _free_port() -> int:
@@ -185,3 +186,40 @@ def test_up_attached_follows_the_output_until_the_containers_stop(
     assert result.out.splitlines() == ["shop-once-1  | attached"]
     _compose(skiff, path, "down")
     assert _ids(skiff) == {}
+
+
+def test_exec_port_top_and_pull(
+    skiff: Skiff, busybox: str, registry: Registry, tmp_path: Path
+) -> None:
+    image = f"{registry.address}/team/box:1"
+    skiff.ok("tag", "busybox", image)
+    assert skiff("push", image).code == 0
+    skiff.ok("rmi", image)
+    text = (
+        "services:\n"
+        "  web:\n"
+        f"    image: {image}\n"
+        "    command: httpd -f -p 80\n"
+        "    ports: ['127.0.0.1::80']\n"
+        "    init: true\n"
+    )
+    path = _app(tmp_path, text)
+    pulled = skiff("compose", "-f", str(path), "-p", "shop", "pull")
+    assert pulled.code == 0, pulled
+    assert f"Status: Downloaded newer image for {image}" in pulled.out
+    _compose(skiff, path, "up", "-d")
+
+    out = skiff(
+        "compose", "-f", str(path), "-p", "shop", "exec", "web", "sh", "-c", "echo $((6*7))"
+    )
+    assert (out.code, out.out) == (0, "42\n"), out
+    failed = skiff("compose", "-f", str(path), "-p", "shop", "exec", "web", "sh", "-c", "exit 3")
+    assert failed.code == 3
+    port = skiff("compose", "-f", str(path), "-p", "shop", "port", "web", "80")
+    assert port.code == 0, port
+    host, _, number = port.out.strip().rpartition(":")
+    assert host == "127.0.0.1" and int(number) > 0
+    top = skiff("compose", "-f", str(path), "-p", "shop", "top").out
+    assert top.splitlines()[0] == "shop-web-1"
+    assert "httpd -f -p 80" in top
+    _compose(skiff, path, "down")
