@@ -13,12 +13,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from skiff.cli.main import Invocation, Options, Registry
-    from skiff.compose.project import Project
+    from skiff.compose.project import Project, Service
     from skiff.engine.engine import Engine
 
 SUBCOMMANDS = (
-    "build", "config", "down", "exec", "kill", "logs", "port", "ps", "pull", "restart", "rm",
-    "start", "stop", "top", "up",
+    "build", "config", "down", "exec", "images", "kill", "logs", "port", "ps", "pull", "push",
+    "restart", "rm", "run", "start", "stop", "top", "up",
 )  # fmt: skip
 
 
@@ -107,22 +107,45 @@ def _up(inv: Invocation, opts: Options, args: list[str]) -> int:
     p.flag("--scale", kind="list", help="Scale SERVICE to NUM instances")
     p.flag("--build", help="Build images before starting containers")
     p.flag("--no-build", help="Don't build an image, even if it's missing")
+    p.flag("--no-deps", help="Don't start linked services")
     sub = p.parse(args)
     project = _project(opts, _scales(sub.scale or []))
     engine = _engine(inv)
-    to_build = project.services if sub.build else orchestrate.missing_images(engine, project)
-    if to_build and not sub.no_build:
-        orchestrate.build(engine, project, _say, to_build)
-    orchestrate.up(engine, project, _say, remove_orphans=sub.remove_orphans, wait=sub.wait)
+    chosen = None
+    if sub.args:
+        chosen = (
+            [
+                s
+                for s in project.start_order()
+                if s.name in {project.service(n).name for n in sub.args}
+            ]
+            if sub.no_deps
+            else project.with_dependencies(sub.args)
+        )
+    if not sub.no_build:
+        _build_missing(engine, project, chosen or project.services, sub.build)
+    orchestrate.up(
+        engine, project, _say, remove_orphans=sub.remove_orphans, wait=sub.wait, services=chosen
+    )
     if sub.detach:
         return 0
     try:
-        orchestrate.logs(engine, project, _write, [], follow=True)
+        orchestrate.logs(engine, project, _write, [], follow=True, colour=sys.stdout.isatty())
     except KeyboardInterrupt:
         _say("Gracefully stopping... (press Ctrl+C again to force)\n")
         orchestrate.stop(engine, project, _say, [])
         return 130
     return 0
+
+
+def _build_missing(engine: Engine, project: Project, services: list[Service], always: bool) -> None:
+    """Build the images of ``services`` that are missing (all with ``always``)."""
+    from skiff.compose import orchestrate
+
+    missing = orchestrate.missing_images(engine, project)
+    chosen = [s for s in services if s.build is not None and (always or s in missing)]
+    if chosen:
+        orchestrate.build(engine, project, _say, chosen)
 
 
 def _write(data: bytes) -> None:
@@ -149,6 +172,7 @@ def _logs(inv: Invocation, opts: Options, args: list[str]) -> int:
     p = Parser("compose logs")
     p.flag("-f", "--follow", help="Follow log output")
     p.flag("-t", "--timestamps", help="Show timestamps")
+    p.flag("--no-color", help="Produce monochrome output")
     p.flag(
         "-n",
         "--tail",
@@ -160,6 +184,7 @@ def _logs(inv: Invocation, opts: Options, args: list[str]) -> int:
     orchestrate.logs(
         _engine(inv), _project(opts), _write, sub.args,
         follow=sub.follow, tail=tail, timestamps=sub.timestamps,
+        colour=sys.stdout.isatty() and not sub.no_color,
     )  # fmt: skip
     return 0
 
@@ -217,8 +242,16 @@ def _down(inv: Invocation, opts: Options, args: list[str]) -> int:
     p = Parser("compose down")
     p.flag("-v", "--volumes", help="Remove named volumes declared in the volumes section")
     p.flag("--remove-orphans", help="Remove containers for services not defined in the file")
+    p.flag("--rmi", kind="string", help='Remove images used by services: "local" or "all"')
     sub = p.parse(args)
-    down(_engine(inv), _project(opts), _say, volumes=sub.volumes, remove_orphans=sub.remove_orphans)
+    down(
+        _engine(inv),
+        _project(opts),
+        _say,
+        volumes=sub.volumes,
+        remove_orphans=sub.remove_orphans,
+        images=sub.rmi or "",
+    )
     return 0
 
 
@@ -321,6 +354,108 @@ def _top(inv: Invocation, opts: Options, args: list[str]) -> int:
     return code
 
 
+def _run(inv: Invocation, opts: Options, args: list[str]) -> int:
+    """A one-off container of a service (label ``oneoff``): its dependencies up first
+    (unless ``--no-deps``), the service's ports only with ``--service-ports``, attached
+    like ``skiff run`` (its exit code) unless ``-d``."""
+    import os
+
+    from skiff.cli.attach import stream_container
+    from skiff.compose import orchestrate
+    from skiff.compose.project import container_options
+
+    p = Parser("compose run")
+    p.flag("-d", "--detach", help="Run container in background and print container ID")
+    p.flag("--rm", help="Automatically remove the container when it exits")
+    p.flag("--name", kind="string", help="Assign a name to the container")
+    p.flag("-e", "--env", kind="list", help="Set environment variables")
+    p.flag("--entrypoint", kind="string", help="Override the entrypoint of the image")
+    p.flag("-u", "--user", kind="string", help="Run as specified username or uid")
+    p.flag("-w", "--workdir", kind="string", help="Working directory inside the container")
+    p.flag("--no-deps", help="Don't start linked services")
+    p.flag("-T", "--no-TTY", help="Disable pseudo-TTY allocation (default: auto-detected)")
+    p.flag("--service-ports", help="Run command with the service's ports published")
+    sub = p.parse(args, interspersed=False)
+    if not sub.args:
+        raise UsageError("compose run requires a service")
+    project = _project(opts)
+    service = project.service(sub.args[0])
+    engine = _engine(inv)
+    dependencies = [] if sub.no_deps else project.with_dependencies([service.name])[:-1]
+    _build_missing(engine, project, [*dependencies, service], False)
+    orchestrate.up(engine, project, _say, services=dependencies)
+    options = container_options(project, service, 1)
+    options.name = sub.name or f"{project.name}-{service.name}-run-{os.urandom(6).hex()}"
+    options.labels = {**options.labels, orchestrate.ONEOFF: "True"}
+    if len(sub.args) > 1:
+        options.command = sub.args[1:]
+    if sub.entrypoint is not None:
+        import shlex
+
+        options.entrypoint = shlex.split(sub.entrypoint) or [""]
+    options.env = [*options.env, *(sub.env or [])]
+    options.user = sub.user or options.user
+    options.workdir = sub.workdir or options.workdir
+    if not sub.service_ports:
+        options.publish = []
+    options.auto_remove = sub.rm
+    options.interactive = not sub.detach
+    options.tty = not sub.detach and not sub.no_TTY and sys.stdin.isatty()
+    options.attach = [] if sub.detach else ["stdin", "stdout", "stderr"]
+    container = orchestrate.create_container(engine, project, service, options, lambda _: None)
+    if sub.detach:
+        engine.start(container.id)
+        sys.stdout.write(container.name + "\n")
+        return 0
+    with engine.attached(container.id):
+        code = stream_container(engine, container.id, start=True, stdin=True)
+    return 0 if code is None else code
+
+
+def _push(inv: Invocation, opts: Options, args: list[str]) -> int:
+    """The images of the (named) services that are built here."""
+    sub = Parser("compose push").parse(args)
+    project = _project(opts)
+    services = [project.service(name) for name in sub.args] or project.services
+    for image in dict.fromkeys(s.image for s in services if s.build is not None):
+        code = _skiff(inv, "push", image)
+        if code:
+            return code
+    return 0
+
+
+def _images(inv: Invocation, opts: Options, args: list[str]) -> int:
+    from skiff.compose.orchestrate import project_containers
+    from skiff.images.inspect import familiar
+
+    p = Parser("compose images")
+    p.flag("-q", "--quiet", help="Only display IDs")
+    sub = p.parse(args)
+    engine = _engine(inv)
+    rows = [("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE")]
+    ids = []
+    for container in project_containers(engine, _project(opts).name):
+        image = engine.images.get(container.image_id)
+        name = familiar(image.tags[0]) if image.tags else "<none>:<none>"
+        repository, _, tag = name.rpartition(":")
+        ids.append(image.id)
+        rows.append((container.name, repository, tag, image.short_id, _size(image.size)))
+    if sub.quiet:
+        sys.stdout.write("".join(f"{i}\n" for i in dict.fromkeys(ids)))
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        line = "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        sys.stdout.write(line.rstrip() + "\n")
+    return 0
+
+
+def _size(size: int) -> str:
+    from skiff.units import human_size
+
+    return human_size(size)
+
+
 def _pull(inv: Invocation, opts: Options, args: list[str]) -> int:
     """The images of the (named) services that have no ``build``."""
     p = Parser("compose pull")
@@ -340,11 +475,14 @@ HANDLERS: dict[str, Callable[[Invocation, Options, list[str]], int]] = {
     "config": _config,
     "down": _down,
     "exec": _exec,
+    "images": _images,
     "kill": _kill,
     "logs": _logs,
     "port": _port,
     "ps": _ps,
     "pull": _pull,
+    "push": _push,
+    "run": _run,
     "restart": _lifecycle("restart"),
     "rm": _rm,
     "start": _lifecycle("start"),

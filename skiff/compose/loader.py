@@ -90,8 +90,9 @@ def read_document(path: str) -> Document:
 
 
 def _loader() -> type[Any]:
-    """PyYAML's safe loader without YAML 1.1's base-60 numbers: ``22:22`` is a string, as
-    Go's YAML (docker compose's) reads it, not the integer 1342."""
+    """PyYAML's safe loader with YAML 1.2's plain scalars, as Go's YAML (docker compose's)
+    reads them: ``22:22`` is a string, not the base-60 integer 1342, and ``yes``, ``no``,
+    ``on`` and ``off`` are strings, not booleans."""
     import yaml
 
     global _LOADER
@@ -101,10 +102,18 @@ def _loader() -> type[Any]:
             pass
 
         int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+        bool_tag = "tag:yaml.org,2002:bool"
         Loader.yaml_implicit_resolvers = {
-            first: [(tag, regexp) for tag, regexp in resolvers if tag not in (int_tag, float_tag)]
+            first: [
+                (tag, regexp)
+                for tag, regexp in resolvers
+                if tag not in (int_tag, float_tag, bool_tag)
+            ]
             for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
         }
+        Loader.add_implicit_resolver(
+            bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+        )
         Loader.add_implicit_resolver(
             int_tag,
             re.compile(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from skiff.compose.project import Project, Service
     from skiff.engine.containers import Container
     from skiff.engine.engine import Engine
+    from skiff.engine.options import ContainerOptions
 
     Say = Callable[[str], None]
 
@@ -32,6 +33,7 @@ ONEOFF = "com.docker.compose.oneoff"
 CONFIG_HASH = "com.docker.compose.config-hash"
 NETWORK = "com.docker.compose.network"
 VOLUME = "com.docker.compose.volume"
+_COLOURS = ("36", "33", "32", "35", "34", "36;1", "33;1", "32;1", "35;1", "34;1")
 WAIT_TIMEOUT = 300.0  # seconds a dependency may take to become healthy or to complete
 _POLL = 0.2
 
@@ -63,17 +65,20 @@ def up(
     *,
     remove_orphans: bool = False,
     wait: bool = False,
+    services: list[Service] | None = None,
 ) -> None:
-    """Create what is missing, recreate what changed, start everything."""
+    """Create what is missing, recreate what changed, start everything (or ``services``,
+    in start order; a dependency outside them is waited for, not started)."""
+    chosen = project.start_order() if services is None else services
     _ensure_networks(engine, project, say)
     _ensure_volumes(engine, project, say)
     _orphans(engine, project, say, remove_orphans)
-    for service in project.start_order():
+    for service in chosen:
         for dependency, condition in service.depends_on.items():
             _wait_for(engine, project, dependency, condition)
         _converge(engine, project, service, say)
     if wait:
-        for service in project.start_order():
+        for service in chosen:
             condition = "service_healthy" if _has_healthcheck(engine, project, service) else ""
             _wait_for(engine, project, service.name, condition or "service_started")
 
@@ -163,7 +168,7 @@ def _converge(engine: Engine, project: Project, service: Service, say: Say) -> N
             engine.remove(current.id, force=True)
             current = None
         if current is None:
-            current = _create(engine, project, service, options, say)
+            current = create_container(engine, project, service, options, say)
         if not engine.containers.get(current.id).state.get("Running"):
             engine.start(current.id)
             say(f"Container {current.name}  Started\n")
@@ -173,13 +178,15 @@ def _converge(engine: Engine, project: Project, service: Service, say: Say) -> N
         _remove(engine, container, say)
 
 
-def _create(
-    engine: Engine, project: Project, service: Service, options: object, say: Say
+def create_container(
+    engine: Engine, project: Project, service: Service, options: ContainerOptions, say: Say
 ) -> Container:
+    """A container of ``service`` with ``options``, connected to the service's networks
+    after its first; removed again if a connection fails."""
     from skiff.compose.project import extra_networks
     from skiff.engine import networking
 
-    container = engine.create(options)  # type: ignore[arg-type]
+    container = engine.create(options)
     try:
         for network, aliases, ip in extra_networks(project, service):
             networking.connect(engine, container.id, network, aliases, ip)
@@ -276,9 +283,12 @@ def down(
     *,
     volumes: bool = False,
     remove_orphans: bool = False,
+    images: str = "",
 ) -> None:
     """Stop and remove the project's containers, then its networks (and volumes, with
-    ``volumes``: those it declared and the anonymous ones of its containers)."""
+    ``volumes``: those it declared and the anonymous ones of its containers; and with
+    ``images`` "all" every service's image, "local" those built without a name of their
+    own)."""
     from skiff.engine.networking import remove_network
     from skiff.errors import NotFound
 
@@ -314,6 +324,29 @@ def down(
             except NotFound:
                 continue
             say(f"Volume {volume.name}  Removed\n")
+    if images:
+        _remove_images(engine, project, say, images)
+
+
+def _remove_images(engine: Engine, project: Project, say: Say, which: str) -> None:
+    from skiff.errors import Conflict, NotFound
+    from skiff.images.remove import remove_image
+
+    if which not in ("all", "local"):
+        raise ComposeError(f'invalid --rmi value "{which}": "local" or "all"')
+    for service in project.services:
+        if which == "local" and (service.build is None or service.config.get("image")):
+            continue
+        try:
+            remove_image(
+                engine.images,
+                service.image,
+                False,
+                lambda image_id: [c.id for c in engine.containers.using_image(image_id)],
+            )
+        except (Conflict, NotFound):
+            continue
+        say(f"Image {service.image}  Removed\n")
 
 
 # --- build ------------------------------------------------------------------------------
@@ -439,14 +472,17 @@ def logs(
     follow: bool = False,
     tail: int | None = None,
     timestamps: bool = False,
+    colour: bool = False,
 ) -> None:
-    """Each container's output, every line prefixed by its name (padded to the longest);
-    with ``follow``, all of them at once as the lines come, until they all stop."""
+    """Each container's output, every line prefixed by its name (padded to the longest;
+    with ``colour``, a colour per service, as on docker compose's terminal); with
+    ``follow``, all of them at once as the lines come, until they all stop."""
     import threading
 
     chosen = _chosen(engine, project, names)
     width = max((len(c.name) for c in chosen), default=0)
     lock = threading.Lock()
+    services = list(dict.fromkeys(_label(c, SERVICE) for c in chosen))
 
     def show(container: Container) -> None:
         from skiff.engine.engine import Engine
@@ -454,6 +490,9 @@ def logs(
 
         own = Engine(engine.paths)  # each thread its own database connection
         prefix = f"{container.name.ljust(width)}  | ".encode()
+        if colour:
+            code = _COLOURS[services.index(_label(container, SERVICE)) % len(_COLOURS)]
+            prefix = f"\033[{code}m".encode() + prefix + b"\033[0m"
         log = ContainerLog(own, own.containers.get(container.id))
         for line in log.lines(tail=tail, follow=follow):
             stamp = f"{line.timestamp()} ".encode() if timestamps else b""

@@ -223,3 +223,78 @@ def test_exec_port_top_and_pull(
     assert top.splitlines()[0] == "shop-web-1"
     assert "httpd -f -p 80" in top
     _compose(skiff, path, "down")
+
+
+def test_run_push_images_no_deps_and_rmi(
+    skiff: Skiff, busybox: str, registry: Registry, tmp_path: Path
+) -> None:
+    image = f"{registry.address}/team/app:1"
+    text = (
+        "services:\n"
+        "  db:\n"
+        "    image: busybox\n"
+        "    command: sleep 600\n"
+        "    init: true\n"
+        "  app:\n"
+        f"    image: {image}\n"
+        "    build: ./app\n"
+        "    command: sleep 600\n"
+        "    init: true\n"
+        "    environment: {FROM_FILE: yes}\n"
+        "    depends_on: [db]\n"
+    )
+    path = _app(tmp_path, text)
+    (path.parent / "app").mkdir()
+    (path.parent / "app" / "Dockerfile").write_text("FROM busybox\nRUN echo app > /app.txt\n")
+
+    ran = skiff(
+        "compose", "-f", str(path), "-p", "shop", "run", "--rm", "-e", "EXTRA=1", "app",
+        "sh", "-c", "cat /app.txt; echo $FROM_FILE $EXTRA; exit 4",
+    )  # fmt: skip
+    assert ran.code == 4, ran
+    assert ran.out.splitlines() == ["app", "yes 1"]
+    assert set(_ids(skiff)) == {"shop-db-1"}  # the dependency is up, the one-off is gone
+
+    _compose(skiff, path, "down")
+    _compose(skiff, path, "up", "-d", "--no-deps", "app")
+    assert set(_ids(skiff)) == {"shop-app-1"}
+
+    images = skiff("compose", "-f", str(path), "-p", "shop", "images").out.splitlines()
+    assert images[0].split() == ["CONTAINER", "REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
+    assert images[1].split()[:3] == ["shop-app-1", f"{registry.address}/team/app", "1"]
+
+    pushed = skiff("compose", "-f", str(path), "-p", "shop", "push")
+    assert pushed.code == 0, pushed
+    assert registry.catalog() == ["team/app"]
+
+    _compose(skiff, path, "down", "--rmi", "local")  # only images built without a name
+    assert skiff("image", "inspect", image).code == 0
+    _compose(skiff, path, "down", "--rmi", "all")  # every image a service uses
+    assert _ids(skiff) == {}
+    assert skiff("image", "inspect", image).code != 0
+    assert skiff("image", "inspect", "busybox").code != 0
+
+
+def test_logs_colour_a_service_each(skiff: Skiff, busybox: str, tmp_path: Path) -> None:
+    from skiff.compose import orchestrate
+    from skiff.compose.loader import load
+    from skiff.compose.project import project_from
+    from skiff.engine.engine import Engine
+
+    text = (
+        "services:\n"
+        "  one:\n    image: busybox\n    command: echo first\n"
+        "  two:\n    image: busybox\n    command: echo second\n"
+    )
+    path = _app(tmp_path, text)
+    _compose(skiff, path, "up", "-d")
+    skiff.ok("wait", "shop-one-1", "shop-two-1")
+    loaded = load([str(path)], project="shop", environ={})
+    project = project_from(loaded.name, loaded.directory, loaded.document, (), {})
+    written: list[bytes] = []
+    orchestrate.logs(Engine(skiff.paths), project, written.append, [], colour=True)
+    assert written == [
+        b"\033[36mshop-one-1  | \033[0mfirst\n",
+        b"\033[33mshop-two-1  | \033[0msecond\n",
+    ]
+    _compose(skiff, path, "down")
