@@ -143,41 +143,33 @@ def _json_query(call: Call, name: str, context: str) -> Any:
         raise InvalidArgument(f"{context}{e}") from None
 
 
-def _build_args(call: Call) -> dict[str, str | None]:
-    """``buildargs``: ``{"NAME": "value"}``; ``null`` for one named without a value (the
-    builder warns that it was not consumed, or leaves it unset)."""
-    value = _json_query(call, "buildargs", "error reading build args: ")
+def _string_map(call: Call, name: str, what: str, go_type: str) -> dict[str, str | None]:
+    """A query parameter holding a JSON object of strings (or nulls), with dockerd's
+    messages ("error reading WHAT: json: cannot unmarshal ...")."""
+    prefix = f"error reading {what}: "
+    value = _json_query(call, name, prefix)
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise InvalidArgument(
-            "error reading build args: json: cannot unmarshal "
-            f"{_kind(value)} into Go value of type map[string]*string"
+            f"{prefix}json: cannot unmarshal {_kind(value)} into Go value of type {go_type}"
         )
     for item in value.values():
         if item is not None and not isinstance(item, str):
             raise InvalidArgument(
-                "error reading build args: json: cannot unmarshal "
-                f"{_kind(item)} into Go value of type string"
+                f"{prefix}json: cannot unmarshal {_kind(item)} into Go value of type string"
             )
     return value
 
 
+def _build_args(call: Call) -> dict[str, str | None]:
+    """``buildargs``: ``{"NAME": "value"}``; ``null`` for one named without a value (the
+    builder warns that it was not consumed, or leaves it unset)."""
+    return _string_map(call, "buildargs", "build args", "map[string]*string")
+
+
 def _labels(call: Call) -> dict[str, str]:
-    value = _json_query(call, "labels", "error reading labels: ")
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidArgument(
-            "error reading labels: json: cannot unmarshal "
-            f"{_kind(value)} into Go value of type map[string]string"
-        )
-    for item in value.values():
-        if item is not None and not isinstance(item, str):
-            raise InvalidArgument(
-                "error reading labels: json: cannot unmarshal "
-                f"{_kind(item)} into Go value of type string"
-            )
+    value = _string_map(call, "labels", "labels", "map[string]string")
     return {key: item or "" for key, item in value.items()}
 
 

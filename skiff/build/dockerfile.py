@@ -20,6 +20,7 @@ import re
 
 from skiff import jsonio
 from skiff.errors import InvalidArgument
+from skiff.gotext import go_quote
 from skiff.values import Value
 
 TYPE_CHECKING = False
@@ -48,17 +49,6 @@ _EMPTY_CONTINUATION = "[WARNING]: Empty continuation line found in:\n    "
 _EMPTY_CONTINUATION_END = (
     "[WARNING]: Empty continuation lines will become errors in a future release."
 )
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    '"': '\\"',
-    "\\": "\\\\",
-}
 
 
 class DockerfileError(InvalidArgument):
@@ -219,23 +209,6 @@ class _Directives:
 _Args = tuple[list[str], bool]
 
 
-def _go_quote(text: str) -> str:
-    """``text`` as Go's ``%q`` prints it (buildkit quotes words in its messages so)."""
-    out = []
-    for ch in text:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
-
-
 def _split_whitespace(rest: str) -> list[str]:
     return _WHITESPACE.split(rest) if rest else []
 
@@ -353,7 +326,7 @@ def _name_values(rest: str, keyword: str, escape: str) -> _Args:
     for word in words:
         if "=" not in word:
             raise _Fault(
-                f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value"
+                f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value"
             )
         args.extend(word.split("=", 1))
     return args, False
@@ -719,7 +692,7 @@ def _check_from(instruction: Instruction) -> None:
     if len(args) == 3 and args[1].lower() == "as":
         if not _STAGE_NAME.fullmatch(args[2].lower()):
             raise _Fault(
-                f"invalid name for build stage: {_go_quote(args[2])}, "
+                f"invalid name for build stage: {go_quote(args[2])}, "
                 "name can't start with a number or contain symbols"
             )
     elif len(args) != 1:
@@ -743,7 +716,7 @@ def _check_healthcheck(instruction: Instruction) -> None:
         if command:
             raise _Fault("HEALTHCHECK NONE takes no arguments")
     elif kind != "CMD":
-        raise _Fault(f"Unknown type {_go_quote(kind)} in HEALTHCHECK (try CMD)")
+        raise _Fault(f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)")
     elif not command:
         raise _Fault("Missing command after HEALTHCHECK CMD")
 

@@ -8,11 +8,10 @@ environment as it was before the instruction.
 
 from __future__ import annotations
 
-from _json import encode_basestring
-
 from skiff import jsonio
 from skiff.build.stage import Stage, deep_copy, set_env
 from skiff.errors import InvalidArgument
+from skiff.gotext import go_quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -123,7 +122,7 @@ def _cmd_form(instruction: Instruction, stage: Stage) -> list[str]:
 
 def _go_quoted_list(items: list[str]) -> str:
     """Go's ``%q`` of a string slice, as dockerd writes it in history: ``["a" "b c"]``."""
-    return "[" + " ".join(encode_basestring(item) for item in items) + "]"
+    return "[" + " ".join(go_quote(item) for item in items) + "]"
 
 
 def _go_list(items: list[str]) -> str:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 
 from skiff.errors import InvalidArgument
+from skiff.gotext import go_quote
 
 _EOF = ""
 # Go's unicode.IsSpace; str.isspace() would also take the separators U+001C..U+001F.
@@ -29,17 +30,6 @@ _EOF_SHOWN = "\ufffd"
 _REGEX_SPECIAL = frozenset("[]{}.+()|^$")
 # In a // replacement Go's Regexp.Expand reads $$, $name and ${name}.
 _TEMPLATE_REF = re.compile(r"\$(?:\$|(\w+)|\{(\w+)\})")
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    '"': '\\"',
-    "\\": "\\\\",
-}
 
 
 class ExpansionError(InvalidArgument):
@@ -71,7 +61,7 @@ class Lexer:
         try:
             return _Expansion(word, env, self.escape).until(_EOF, raw_escapes=False)
         except _Failure as e:
-            raise ExpansionError(f"failed to process {_go_quote(word)}: {e}") from None
+            raise ExpansionError(f"failed to process {go_quote(word)}: {e}") from None
 
 
 class _Words:
@@ -374,21 +364,3 @@ def _expand_template(template: str, matched: str) -> str:
         return matched if (ref.group(1) or ref.group(2)) == "0" else ""
 
     return _TEMPLATE_REF.sub(reference, template)
-
-
-def _go_quote(text: str) -> str:
-    """``text`` as Go's %q (strconv.Quote) shows it."""
-    out: list[str] = []
-    for ch in text:
-        code = ord(ch)
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'

@@ -98,11 +98,8 @@ def _last(value: str | None) -> int:
 
 
 def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``; printable text needs only its quotes and backslashes
-    escaped (the full rules load with the options module, for the rest)."""
-    if text.isprintable():
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    from skiff.engine.options import go_quote as quote
+    """Go's ``strconv.Quote`` (skiff.gotext, loaded only when a listing quotes)."""
+    from skiff.gotext import go_quote as quote
 
     return quote(text)
 

@@ -239,7 +239,7 @@ def merge_service(base: dict[str, Any], override: dict[str, Any]) -> dict[str, A
             kept.update({_volume_target(v): v for v in value})
             result[key] = list(kept.values())
         elif key in ("environment", "labels", "extra_hosts") and before is not None:
-            result[key] = {**_as_mapping(before), **_as_mapping(value)}
+            result[key] = {**as_mapping(before), **as_mapping(value)}
         elif isinstance(value, dict) and isinstance(before, dict):
             result[key] = {**before, **value}
         else:
@@ -254,12 +254,24 @@ def _volume_target(volume: Any) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
-def _as_mapping(value: Any) -> dict[str, Any]:
-    """``environment``/``labels`` in either form: a mapping, or ``KEY=value`` items."""
+def scalar_text(value: Any) -> str:
+    """A YAML scalar as compose-go prints it: ``true``, ``1`` for 1.0, ``1.5``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_mapping(value: Any) -> dict[str, str | None]:
+    """A ``list_or_dict`` (``environment``, ``labels``, ``args``...): ``KEY=value`` items
+    or a mapping; None for a key given without a value."""
+    if value is None:
+        return {}
     if isinstance(value, dict):
-        return dict(value)
-    result: dict[str, Any] = {}
-    for item in value or []:
+        return {str(k): None if v is None else scalar_text(v) for k, v in value.items()}
+    result: dict[str, str | None] = {}
+    for item in value:
         key, equals, text = str(item).partition("=")
         result[key] = text if equals else None
     return result

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from skiff.compose.loader import ComposeError, merge_service
+from skiff.compose.loader import ComposeError, as_mapping, merge_service, scalar_text
 from skiff.values import Value
 
 TYPE_CHECKING = False
@@ -38,29 +38,6 @@ COMPOSE_VERSION = "2.29.7"
 
 
 # --- the document's loose types ---------------------------------------------------------
-
-
-def scalar_text(value: Any) -> str:
-    """A YAML scalar as compose-go prints it: ``true``, ``1`` for 1.0, ``1.5``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def as_mapping(value: Any) -> dict[str, str | None]:
-    """A ``list_or_dict`` (``environment``, ``labels``, ``args``...): ``KEY=value`` items
-    or a mapping; None for a key given without a value."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): None if v is None else scalar_text(v) for k, v in value.items()}
-    result: dict[str, str | None] = {}
-    for item in value:
-        key, equals, text = str(item).partition("=")
-        result[key] = text if equals else None
-    return result
 
 
 def as_labels(value: Any) -> dict[str, str]:

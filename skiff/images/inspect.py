@@ -397,9 +397,16 @@ IMAGE_LIST_FILTERS = ("before", "dangling", "label", "reference", "since")
 
 
 def summary(
-    image: Image, tags: list[str], digests: list[str], containers: int = -1
+    image: Image,
+    tags: list[str],
+    digests: list[str],
+    containers: int = -1,
+    parent: str | None = None,
 ) -> dict[str, Any]:
-    """Docker's ``ImageSummary`` (GET /images/json) with the given (familiar) names."""
+    """Docker's ``ImageSummary`` (GET /images/json) with the given (familiar) names;
+    ``parent`` when the caller knows it (a listing reads all parents at once)."""
+    if parent is None:
+        parent = image.store.parent_of(image.id) or ""
     when = created(image)
     labels = (image.config.get("config") or {}).get("Labels")
     return {
@@ -407,7 +414,7 @@ def summary(
         "Created": when[0] if when else -62135596800,
         "Id": image.id,
         "Labels": labels if labels else None,
-        "ParentId": image.store.parent_of(image.id) or "",
+        "ParentId": parent,
         "RepoDigests": digests,
         "RepoTags": tags,
         "SharedSize": -1,
@@ -441,7 +448,8 @@ def list_images(
     for pattern in patterns:
         path_match(pattern, "")  # a malformed pattern fails even when nothing is listed
     out = []
-    with_children = store.with_children()
+    parents = store.parents()
+    with_children = set(parents.values())
     images = sorted(store.images(), key=created_key, reverse=True)
     for image in images:
         key = created_key(image)
@@ -470,7 +478,7 @@ def list_images(
                 continue  # no name of this image matched
         elif dangling_only and tags:
             continue
-        out.append(summary(image, tags, digests))
+        out.append(summary(image, tags, digests, parent=parents.get(image.id, "")))
     return out
 
 

@@ -417,9 +417,14 @@ class ImageStore:
         ).fetchone()
         return None if row is None else str(row["parent"])
 
+    def parents(self) -> dict[str, str]:
+        """Each image's parent, for the images that have one (one query for a listing)."""
+        rows = self.db.execute("SELECT image_id, parent FROM image_parents")
+        return {r["image_id"]: r["parent"] for r in rows}
+
     def with_children(self) -> set[str]:
         """The images others were committed or built on."""
-        return {r["parent"] for r in self.db.execute("SELECT DISTINCT parent FROM image_parents")}
+        return set(self.parents().values())
 
     def is_dangling(self, image: Image) -> bool:
         return not image.tags and not image.repo_digests
