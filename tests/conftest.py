@@ -8,6 +8,8 @@ import pytest
 from tests.support.leaks import Snapshot
 from tests.support.oci import Bundle, Runtime, template_rootfs
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def busybox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
