@@ -14,7 +14,7 @@ DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 iptables procps
 	runc crun conmon podman docker.io hyperfine skopeo umoci tini zsh fish time \
 	docker-registry apache2-utils openssl iperf3
 
-.PHONY: setup deb venv install demo test lint typecheck unit integration interop bench clean
+.PHONY: setup deb venv install demo test lint typecheck unit integration interop bench soak clean
 
 setup: deb install
 
@@ -90,6 +90,12 @@ $(COMPOSE):
 
 bench: setup
 	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(RUNS),--runs $(RUNS))
+
+# Create/start/exec/stop/rm cycles through the CLI and skiff serve for MINUTES (default 10):
+# every operation must succeed and no fd, memory, mount, cgroup or link count may grow
+# (bench/soak.py). Not part of `make bench`; its report goes to bench/results/soak/.
+soak: setup
+	$(BIN)/python -m bench soak $(if $(MINUTES),--minutes $(MINUTES))
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

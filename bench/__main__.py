@@ -2,6 +2,10 @@
 
 Results go to bench/results/DATE.json; docs/benchmarks.md gets a table per scenario and a
 plot (bench/results/DATE-SCENARIO.png) of the medians.
+
+``python -m bench soak [--minutes M]`` runs the bounded soak of container cycles alone
+(bench.soak.cycle_main): it is no scenario of the full run, and writes its own report to
+bench/results/soak/.
 """
 
 from __future__ import annotations
@@ -208,6 +212,8 @@ def _latest_entries() -> list[dict[str, Any]]:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["soak"]:
+        return soak.cycle_main(sys.argv[2:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     parser.add_argument(

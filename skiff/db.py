@@ -149,6 +149,51 @@ def connect(path: str) -> sqlite3.Connection:
     """A connection in WAL mode with the schema in place; closed when the command ends (see
     skiff.fastexit: the last close checkpoints the log into the database)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    if path in _exclusive:
+        return _exclusive[path]
+    conn = _open(path)
+    try:
+        _use_wal(conn)
+    except sqlite3.OperationalError as e:
+        import threading
+
+        if (
+            getattr(e, "sqlite_errorname", "") not in _NO_SPACE
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            raise
+        # A full disk (a container's log filled it): the last close deleted the
+        # shared-memory index (-shm), and SQLite cannot make it again, as it writes each
+        # of its pages to allocate them. In exclusive locking mode SQLite keeps that index
+        # in this process's memory instead, so reading still works (ps, inspect, logs)
+        # and a write fails with SQLITE_FULL. The lock lasts until the command ends, so
+        # the command's other users of the database share this connection (a second one
+        # would wait for the lock forever); other commands wait as they wait for a writer.
+        # Only for a command's main thread: skiff serve's threads keep their connections
+        # (and close them), so it gets the error instead of holding the lock for good.
+        conn.close()
+        conn = _open(path)
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        _use_wal(conn)
+        _exclusive[path] = conn
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    # The schema's checksum as user_version: the script runs once per change, not per command.
+    [(version,)] = conn.execute("PRAGMA user_version").fetchall()
+    if version != _SCHEMA_VERSION:
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    close_at_exit(conn)
+    return conn
+
+
+# What SQLite reports when the disk is full: the -shm file cannot grow, or a page cannot
+# be written.
+_NO_SPACE = ("SQLITE_IOERR_SHMSIZE", "SQLITE_FULL")
+_exclusive: dict[str, sqlite3.Connection] = {}  # path -> the one connection on a full disk
+
+
+def _open(path: str) -> sqlite3.Connection:
     # Shared with worker threads for autocommit statements only (the module is built
     # thread-safe); transactions stay on the thread that opened them.
     conn = sqlite3.connect(
@@ -159,15 +204,6 @@ def connect(path: str) -> sqlite3.Connection:
         factory=_Connection,
     )
     conn.row_factory = sqlite3.Row
-    _use_wal(conn)
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    # The schema's checksum as user_version: the script runs once per change, not per command.
-    [(version,)] = conn.execute("PRAGMA user_version").fetchall()
-    if version != _SCHEMA_VERSION:
-        conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-    close_at_exit(conn)
     return conn
 
 

@@ -455,8 +455,10 @@ def prune_cache(
 ) -> tuple[list[str], int]:
     """Remove the build cache's images that nothing needs (see ``prune``); their IDs and
     the bytes freed."""
+    from skiff.build.snapshot import clean_abandoned
     from skiff.images.inspect import created_key, footprint
 
+    clean_abandoned(engine.paths)  # first what killed builds left (snapshots, RUN containers)
     store = engine.images
     deleted: list[str] = []
     sizes: dict[str, int] = {}

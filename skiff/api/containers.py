@@ -48,7 +48,7 @@ async def list_containers(call: Call) -> web.StreamResponse:
     def read(engine: Engine) -> bytes:
         from skiff.engine import listing
 
-        facts = listing.Facts(engine.containers)
+        facts = listing.Facts(engine.containers, engine.images)
         chosen = listing.select(engine.containers, facts, filters, every, limit or -1)
         now = time.time()
         return json.dumps([listing.summary(c, facts, now, size) for c in chosen]).encode()
@@ -238,16 +238,10 @@ async def _exit_code(container: Container, condition: str) -> int:
 
 
 def _last_exit_code(engine: Engine, container: Container) -> int:
-    row = engine.containers.db.execute(
-        "SELECT attributes FROM events WHERE actor = ? AND action = 'die'"
-        " ORDER BY seq DESC LIMIT 1",
-        (container.id,),
-    ).fetchone()
-    if row is None:
-        return int(container.state.get("ExitCode", 0))
-    import json
+    from skiff.engine.events import last_exit_code
 
-    return int(json.loads(row["attributes"]).get("exitCode", 0))
+    code = last_exit_code(engine.containers.db, container.id)
+    return int(container.state.get("ExitCode", 0)) if code is None else code
 
 
 # --- logs ---------------------------------------------------------------------------------
@@ -310,12 +304,16 @@ async def logs(call: Call) -> web.StreamResponse:
             if data is None:
                 break
             await response.write(data)
+        await response.write_eof()
+    except ConnectionResetError:
+        # The client went first (docker-py's `containers.run` drops the followed log of
+        # a container that failed): nothing is owed to it, and no traceback to the log.
+        pass
     finally:
         stopped.set()  # the reader stops at its next line; what it still sends is dropped
         draining = asyncio.ensure_future(_drain(queue, reader))
         _background.add(draining)
         draining.add_done_callback(_background.discard)
-    await response.write_eof()
     return response
 
 

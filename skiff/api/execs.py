@@ -1,11 +1,14 @@
 """Exec endpoints: ``POST /containers/{id}/exec``, ``POST /exec/{id}/start`` (hijacked),
 ``GET /exec/{id}/json``, ``POST /exec/{id}/resize``.
 
-An exec instance lives in the server's memory, as in dockerd, from its create until the
-server stops. Its start runs the ``skiff exec`` command, so an exec through the API is
-exactly ``skiff exec`` (user, environment, ``--privileged``, 126/127): its stdio are pipes,
-relayed to the client as multiplexed frames, or with ``Tty`` a pseudo-terminal of the
-server's whose master is relayed raw and whose size follows the client's resizes.
+An exec instance lives in the server's memory from its create until its container is
+seen stopped (at the next exec create; dockerd forgets them when the container stops, in
+its Cleanup), not until the server stops: a long-lived server would keep one per exec
+ever made (the cycle soak, bench/soak.py, saw its memory grow by them). Its start runs
+the ``skiff exec`` command, so an exec through the API is exactly ``skiff exec`` (user,
+environment, ``--privileged``, 126/127): its stdio are pipes, relayed to the client as
+multiplexed frames, or with ``Tty`` a pseudo-terminal of the server's whose master is
+relayed raw and whose size follows the client's resizes.
 """
 
 from __future__ import annotations
@@ -98,15 +101,33 @@ async def create(call: Call) -> web.StreamResponse:
         if text and "\0" in text:
             raise InvalidArgument("invalid exec: a NUL character is not allowed")
 
-    def check(engine: Engine) -> str:
+    known = {instance.container_id for instance in _execs.values()}
+
+    def check(engine: Engine) -> tuple[str, set[str]]:
         from skiff.engine.exec import running_container
 
-        return running_container(engine, call.params["id"]).id
+        container_id = running_container(engine, call.params["id"]).id
+        return container_id, _stopped(engine, known - {container_id})
 
-    container_id = await blocking(check)
+    container_id, stopped = await blocking(check)
+    for exec_id in [i for i, instance in _execs.items() if instance.container_id in stopped]:
+        del _execs[exec_id]
     exec_id = os.urandom(32).hex()
     _execs[exec_id] = ExecInstance(exec_id, container_id, {**body, "Cmd": command})
     return answer({"Id": exec_id}, 201)
+
+
+def _stopped(engine: Engine, container_ids: set[str]) -> set[str]:
+    """Those of the containers that are not running (or gone): their execs are over."""
+    stopped = set()
+    for container_id in container_ids:
+        try:
+            running = engine.containers.get(container_id).state.get("Running")
+        except NotFound:
+            running = False
+        if not running:
+            stopped.add(container_id)
+    return stopped
 
 
 _BOOLEANS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Privileged", "Detach")

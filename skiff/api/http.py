@@ -70,18 +70,46 @@ async def streaming(function: Callable[..., T], *args: Any) -> T:
     done: asyncio.Future[T] = loop.create_future()
 
     def run() -> None:
-        from skiff.engine.engine import Engine
-
-        engine = Engine(_paths[0])
+        engine = _stream_engine()
         try:
             result = function(engine, *args)
         except BaseException as e:
             loop.call_soon_threadsafe(_settle, done, None, e)
         else:
             loop.call_soon_threadsafe(_settle, done, result, None)
+        finally:
+            _stream_done(engine)
 
     threading.Thread(target=run, name="skiff-api-stream", daemon=True).start()
     return await done
+
+
+# Engines of finished streams, for the next ones. A stream's thread made an Engine of its
+# own and dropped it: its SQLite connections are in a reference cycle, so their fds stayed
+# open until a full garbage collection (300 after 100 `docker run --rm` at once), and even
+# closed, SQLite keeps a closed connection's fd while others hold the file locked (WAL
+# readers always do). Reused, there are as many as streams ever ran at once.
+_spare_engines: list[Engine] = []
+_spare_lock = threading.Lock()
+
+
+def _stream_engine() -> Engine:
+    with _spare_lock:
+        engine = _spare_engines.pop() if _spare_engines else None
+    if engine is None:
+        from skiff.engine.engine import Engine
+
+        return Engine(_paths[0])
+    engine.forget()
+    return engine
+
+
+def _stream_done(engine: Engine) -> None:
+    with _spare_lock:
+        if len(_spare_engines) < WORKERS:
+            _spare_engines.append(engine)
+            return
+    engine.close()
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

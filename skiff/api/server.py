@@ -185,8 +185,18 @@ class _Handler(RequestHandler):
         parser = self._payload_parser
         if parser is not None:
             parser.feed_eof()
-        else:  # before the handler took the connection over: it gets the end then
-            self._input_ended = True
+            return True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            # Idle between requests: the client closed its keep-alive connection (as
+            # docker-py and the docker CLI do after each command), so it is closed here
+            # too, as aiohttp does. Kept open, it would hold its fd for aiohttp's
+            # keep-alive timeout, an hour: 100 `docker run --rm` left 600 of them.
+            return False
+        # In a request, before the handler took the connection over: it gets the end then;
+        # no request can follow, so the connection closes once this one is answered.
+        self._input_ended = True
+        self.close()
         return True
 
     def set_parser(self, parser: Any, data_received_cb: Any = None) -> None:

@@ -108,7 +108,7 @@ def data_usage(
         value["LayersSize"] = 0
         value["Images"] = None
     if "container" in types:
-        facts = Facts(engine.containers)
+        facts = Facts(engine.containers, engine.images)
         now = time.time()
         containers = []
         for item in usage["Containers"]["Items"]:

@@ -53,6 +53,7 @@ def run_step(
     """Run ``command`` in a container of ``image_id``; the layer of its changes (blob and
     size, held by ``lease``). ``announce(container_id)`` comes before it runs; once
     ``cancelled()`` says so, the container is killed and the step fails."""
+    from skiff.build.snapshot import CONTAINER_FILE, workspace
     from skiff.engine.commit import write_layer
     from skiff.engine.container_changes import init_mountpoints
     from skiff.engine.filesystem import ContainerFiles
@@ -67,19 +68,24 @@ def run_step(
         attach=["stdout", "stderr"],
         healthcheck=HealthConfig(["NONE"]),
     )
-    container = engine.containers.get(engine.create(options).id)
-    try:
-        announce(container.id)
-        code = _run(engine, container.id, output, cancelled)
-        if cancelled():
-            raise Cancelled()
-        if code != 0:
-            raise RunFailed(command, code)
-        store: ImageStore = engine.images
-        skip = init_mountpoints(engine, container.id)
-        return write_layer(store, ContainerFiles(engine.paths, container.id).upper, lease, skip)
-    finally:
-        engine.remove(container.id, force=True, volumes=True)
+    with workspace(engine.paths, "run") as marker:
+        container = engine.containers.get(engine.create(options).id)
+        try:
+            # a build killed while the step runs leaves its container named here: the next
+            # build (or system prune) removes it (skiff.build.snapshot.clean_abandoned)
+            with open(os.path.join(marker, CONTAINER_FILE), "w") as f:
+                f.write(container.id)
+            announce(container.id)
+            code = _run(engine, container.id, output, cancelled)
+            if cancelled():
+                raise Cancelled()
+            if code != 0:
+                raise RunFailed(command, code)
+            store: ImageStore = engine.images
+            skip = init_mountpoints(engine, container.id)
+            return write_layer(store, ContainerFiles(engine.paths, container.id).upper, lease, skip)
+        finally:
+            engine.remove(container.id, force=True, volumes=True)
 
 
 def _run(

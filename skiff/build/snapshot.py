@@ -4,7 +4,9 @@ anything (COPY, ADD, WORKDIR), and read-only sources for ``COPY --from``.
 A snapshot is the image's layers mounted as an overlay with a fresh upper directory,
 under ``builds/`` with a name that carries its owner's tag: the upper directory then
 holds exactly what the step changed, and a build killed midway leaves a directory the
-next build unmounts and removes (``clean_abandoned``).
+next build unmounts and removes (``clean_abandoned``). A RUN step's container is named in
+a directory of its own (``run-OWNER-*``), so the container of a killed build, which would
+otherwise run on, is removed then too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from skiff.images.service import ImageStore
     from skiff.paths import Paths
 
-_KINDS = ("snapshot", "context", "files")
+_KINDS = ("snapshot", "context", "files", "run")
+CONTAINER_FILE = "container"  # in a ``run`` directory: the ID of the RUN step's container
 
 
 class Snapshot:
@@ -83,12 +86,33 @@ def _remove(directory: str) -> None:
 
 
 def clean_abandoned(paths: Paths) -> None:
-    """Unmount and remove the snapshots and contexts of builds that died (kill -9)."""
+    """Unmount and remove the snapshots and contexts of builds that died (kill -9), and
+    remove the containers of their RUN steps."""
     if not os.path.isdir(paths.builds):
         return
     for name in os.listdir(paths.builds):
         kind, _, rest = name.partition("-")
         if kind in _KINDS and not owner_alive(rest.rpartition("-")[0]):
             directory = os.path.join(paths.builds, name)
+            if kind == "run":
+                _remove_container(paths, directory)
             _unmount(os.path.join(directory, "merged"))
             _remove(directory)
+
+
+def _remove_container(paths: Paths, directory: str) -> None:
+    """The container a dead build's RUN step named, killed and removed if it is left."""
+    try:
+        with open(os.path.join(directory, CONTAINER_FILE)) as f:
+            container_id = f.read().strip()
+    except FileNotFoundError:
+        return
+    if not container_id:
+        return
+    from skiff.engine.engine import Engine
+    from skiff.errors import NotFound
+
+    try:
+        Engine(paths).remove(container_id, force=True, volumes=True)
+    except NotFound:
+        pass

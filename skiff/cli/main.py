@@ -611,6 +611,12 @@ def _fail(inv: Invocation, error: BaseException, command: Command) -> int:
         message = str(error)
     elif isinstance(error, OSError):
         message = os_message(error)
+    elif getattr(error, "sqlite_errorname", "") == "SQLITE_FULL":
+        # SQLite's "database or disk is full": a full disk, said as a write that failed
+        # (skiff.db falls back so that reading works; writing cannot until space is freed).
+        from skiff.paths import Paths
+
+        message = f"write {Paths(inv.root, inv.runroot).database}: no space left on device"
     else:  # a bug: still one line
         message = f"{type(error).__name__}: {error}"
     if message:

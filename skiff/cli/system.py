@@ -552,6 +552,7 @@ def system_prune_warning(all: bool, volumes: bool, filters: dict[str, list[str]]
 
 
 def _system_prune(inv: Invocation, opts: Options) -> int:
+    from skiff.build.snapshot import clean_abandoned
     from skiff.cli.images import containers_using
     from skiff.engine import system
     from skiff.engine.networking import prune_networks
@@ -564,6 +565,7 @@ def _system_prune(inv: Invocation, opts: Options) -> int:
     if not opts.force and not _confirm(system_prune_warning(opts.all, opts.volumes, filters)):
         return 0
     engine = _engine(inv)
+    clean_abandoned(engine.paths)  # what killed builds left: snapshots, RUN containers
     removed, freed = system.prune_containers(engine, filters)
     _print(_deleted("Deleted Containers", removed))
     _print(_deleted("Deleted Networks", prune_networks(engine, filters)))

@@ -12,6 +12,10 @@ every container that was ever started and whose restart policy says so is starte
 with retries left), as a fresh start (RestartCount 0); ``--rm`` containers that were
 running are removed.
 
+A container recorded as not running that the runtime still has (its start's command was
+killed between conmon's ``create`` and recording the start) loses that runtime container
+and its monitor, as the next ``start`` would do (``Engine.discard_abandoned_start``).
+
 Idempotent: a container whose process is still alive is left alone, so a second run, or
 a run without a reboot, starts nothing twice. (A container in its restart back-off has no
 process: boot takes it as dead, and the sleeping exit command then finds it started.)
@@ -98,6 +102,8 @@ def _release(engine: Engine, container: Container, was_running: bool) -> None:
             ExitCode=LOST_EXIT_CODE if code is None else code,
             FinishedAt=rfc3339_nano(time.time_ns()),
         )
+    elif os.path.exists(os.path.join(engine.runtime_root, container.id)):
+        engine.discard_abandoned_start(container)  # its starting command was killed
     files.unmount()
 
 

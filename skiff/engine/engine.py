@@ -97,6 +97,14 @@ class Engine:
         self.runtime_root = os.path.join(paths.runroot, "runtime")
         self._images: dict[str, Image] = {}  # by ID: read once per command
 
+    def close(self) -> None:
+        """Close the state database's connections. A connection is in a reference cycle
+        (sqlite3's statement cache refers to it), so one dropped unclosed keeps its fds
+        until a full garbage collection: a long-lived process that makes engines (skiff
+        serve, a thread per stream) closes them."""
+        self.images.db.close()
+        self.containers.db.close()  # the volume store's too
+
     def forget(self) -> None:
         """Drop what was read once for the last command (a long-lived engine, such as
         ``skiff serve``'s, calls it before each request)."""
@@ -210,6 +218,8 @@ class Engine:
 
         options = ContainerOptions.from_dict(container.options)
         image = self._image(container.image_id)
+        if os.path.exists(os.path.join(self.runtime_root, container.id)):
+            self.discard_abandoned_start(container)
         files = ContainerFiles(self.paths, container.id)
         files.make()
         files.mount(self.images.layer_dirs, image)
@@ -294,6 +304,16 @@ class Engine:
         )
         self.record_event(container, "start")
         health.watch(self.paths, self.containers, container.id, image.config, container.options)
+
+    def discard_abandoned_start(self, container: Container) -> None:
+        """What a start left when its command was killed before it recorded the container
+        running (the caller holds the container's lock and the state says it is not
+        running): the runtime's container, created or even started, and its monitor. The
+        monitor goes first, so that it runs no exit command (a ``container cleanup`` that
+        would take the next start for this one's end) and writes no exit code."""
+        files = ContainerFiles(self.paths, container.id)
+        monitor.kill_monitor(monitor.MonitorPaths(self.paths.runroot, files.dir, container.id))
+        self.runtime(container, "delete", "--force", check=False)
 
     def leave_networks(self, container: Container) -> dict[str, Any]:
         """Remove the endpoints of a container whose process is gone; the state's network
@@ -505,8 +525,9 @@ class Engine:
         while True:
             try:
                 container = self.containers.get(container.id)
-            except NotFound:
-                return int(container.state.get("ExitCode", 0))
+            except NotFound:  # removed (--rm) since the last look: its last exit's code
+                code = events.last_exit_code(self.containers.db, container.id)
+                return int(container.state.get("ExitCode", 0)) if code is None else code
             state = container.state
             if not state.get("Running") or state.get("FinishedAt") != finished:
                 return int(state.get("ExitCode", 0))
@@ -650,7 +671,7 @@ class Engine:
         mounts = self.volumes.mounts(container.id)
         self.volumes.release(container.id)
         if os.path.exists(os.path.join(self.runtime_root, container.id)):
-            self.runtime(container, "delete", "--force", check=False)
+            self.discard_abandoned_start(container)
         self.leave_networks(container)
         ContainerFiles(self.paths, container.id).remove()
         paths = monitor.MonitorPaths(self.paths.runroot, "", container.id)

@@ -185,6 +185,19 @@ def _rows(conn: sqlite3.Connection, after: int, since: int, until: int | None) -
     return [Event(row) for row in conn.execute(query + " ORDER BY seq", args)]
 
 
+def last_exit_code(conn: sqlite3.Connection, container_id: str) -> int | None:
+    """The exit code of a container's last ``die`` event (a removed container's ``wait``
+    answers with it); None if it never died."""
+    row = conn.execute(
+        "SELECT attributes FROM events WHERE actor = ? AND action = 'die'"
+        " ORDER BY seq DESC LIMIT 1",
+        (container_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return int(jsonio.loads(row["attributes"]).get("exitCode", 0))
+
+
 def last_seq(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT MAX(seq) FROM events").fetchone()
     return int(row[0] or 0)

@@ -36,9 +36,12 @@ class Facts:
     asked: of images, their labels, sizes and whether a name names one now (the image
     store is opened on first use); of containers, their mounts."""
 
-    def __init__(self, store: ContainerStore) -> None:
+    def __init__(self, store: ContainerStore, images: ImageStore | None = None) -> None:
         self.containers = store
-        self._images: ImageStore | None = None
+        # An engine's own store, where the caller has one: one opened here is a new
+        # database connection per listing, which skiff serve would leave to the garbage
+        # collector (Engine.close says why).
+        self._images: ImageStore | None = images
         self._volumes: VolumeStore | None = None
         self._labels: dict[str, dict[str, str]] = {}
         self._sizes: dict[str, int] | None = None

@@ -163,6 +163,37 @@ def _runtime_message(detail: str) -> str:
     return line.removeprefix("skiff-runtime: ")
 
 
+def kill_monitor(paths: MonitorPaths) -> None:
+    """Kill the container's conmon (SIGKILL: no exit command, no exit file) if it still
+    runs, and wait until it is gone."""
+    import time
+
+    from skiff.linux.proc import process_start_time
+    from skiff.linux.signals import SIGKILL
+
+    try:
+        with open(paths.conmon_pidfile) as f:
+            pid = int(f.read().strip() or 0)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().split(b"\0")
+    except (OSError, ValueError):
+        return
+    # the pid is conmon's for this container, not a later process that reused it
+    if (
+        pid <= 0
+        or os.path.basename(cmdline[0]) != b"conmon"
+        or paths.pidfile.encode() not in cmdline
+    ):
+        return
+    try:
+        os.kill(pid, SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while process_start_time(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def read_exit_code(paths: MonitorPaths) -> int | None:
     """The exit code conmon recorded, or None while the container runs."""
     try:

@@ -599,7 +599,7 @@ def prune_containers(
     filters = filters or {}
     check_filters(filters, CONTAINER_PRUNE_FILTERS)
     until = prune_until(filters.get("until") or [])
-    facts = Facts(engine.containers)
+    facts = Facts(engine.containers, engine.images)
     removed: list[str] = []
     freed = 0
     for container in engine.containers.all():

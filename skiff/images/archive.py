@@ -100,7 +100,11 @@ class _Archive:
 
 def _spool(source: BinaryIO, directory: str) -> str:
     """Copy a stream (stdin) to a file, decompressing a gzip/zstd/xz/bzip2 archive."""
-    fd, path = tempfile.mkstemp(dir=directory, prefix="load-")
+    from skiff.linux.proc import owner_tag
+
+    # named after this process: a load killed while it spools leaves a file that the next
+    # load or garbage collection removes (ContentStore.clean_abandoned)
+    fd, path = tempfile.mkstemp(dir=directory, prefix=f"load-{owner_tag()}-")
     try:
         with os.fdopen(fd, "wb") as out:
             stream = _decompressing(source.read(6), source)
@@ -149,6 +153,7 @@ def _decompressing(head: bytes, source: BinaryIO) -> BinaryIO:
 def load(store: ImageStore, source: str | BinaryIO) -> list[Loaded]:
     """Load every image of an archive (a path, or a stream such as stdin)."""
     os.makedirs(store.paths.ingest, exist_ok=True)
+    store.clean_abandoned()  # what killed loads and pulls left (ingest/, layers/)
     spooled = None
     if isinstance(source, str):
         with open(source, "rb") as f:
@@ -225,9 +230,11 @@ def _oci_plan(archive: _Archive, store: ImageStore) -> list[_ImagePlan]:
     index = manifests.parse_index(archive.read("index.json"))
     plans = []
     for entry in _image_manifests(archive, index):
-        data = _verified(archive, entry["digest"], "manifest")
+        data = _verified(archive, entry["digest"], "manifest", entry["size"])
         manifest = manifests.parse_manifest(data, entry["mediaType"])
-        config = _verified(archive, manifest["config"]["digest"], "config")
+        config = _verified(
+            archive, manifest["config"]["digest"], "config", manifest["config"]["size"]
+        )
         layers = [
             (_blob_member(x["digest"]), x["mediaType"], x["digest"]) for x in manifest["layers"]
         ]
@@ -245,22 +252,48 @@ def _oci_plan(archive: _Archive, store: ImageStore) -> list[_ImagePlan]:
     return plans
 
 
-def _verified(archive: _Archive, digest: str, what: str) -> bytes:
-    data = archive.read(_blob_member(digest))
+def _verified(archive: _Archive, digest: str, what: str, size: int | None = None) -> bytes:
+    """A blob of the archive, checked against its descriptor's size (before it is read: a
+    config declared 100 MB is refused as such) and digest."""
+    member = _blob_member(digest)
+    if size is not None and archive.region(member).size != size:
+        raise InvalidArgument(
+            f"invalid archive: {what} {digest}: {archive.region(member).size} bytes,"
+            f" but its descriptor says {size}"
+        )
+    data = archive.read(member)
     got = f"{digest.partition(':')[0]}:{hashlib.new(digest.partition(':')[0], data).hexdigest()}"
     if got != digest:
         raise InvalidArgument(f"invalid archive: {what} {digest}: digest mismatch (got {got})")
     return data
 
 
-def _image_manifests(archive: _Archive, index: dict[str, Any]) -> list[dict[str, Any]]:
+# Nested indexes an archive may have below index.json (skopeo and docker write one level).
+# A blob is verified against its digest before it is followed, so an index cannot list
+# itself or an ancestor (that would need a hash fixed point); the depth limit refuses a
+# deep chain before it exhausts the stack.
+MAX_INDEX_DEPTH = 8
+
+
+def _image_manifests(
+    archive: _Archive, index: dict[str, Any], depth: int = 0
+) -> list[dict[str, Any]]:
     """The image manifests an index points to, nested indexes resolved for this platform."""
     found = []
     for entry in index["manifests"]:
         if entry["mediaType"] in mt.INDEXES:
-            nested = manifests.parse_index(archive.read(_blob_member(entry["digest"])))
+            if depth >= MAX_INDEX_DEPTH:
+                raise InvalidArgument(
+                    f"invalid archive: index {entry['digest']}: indexes nested more than"
+                    f" {MAX_INDEX_DEPTH} deep"
+                )
+            nested = manifests.parse_index(
+                _verified(archive, entry["digest"], "index", entry["size"])
+            )
             found.extend(
-                _image_manifests(archive, {"manifests": _for_platform(nested["manifests"])})
+                _image_manifests(
+                    archive, {"manifests": _for_platform(nested["manifests"])}, depth + 1
+                )
             )
         elif entry["mediaType"] in mt.MANIFESTS:
             found.append(entry)

@@ -90,6 +90,12 @@ _HOST_ERRORS = frozenset(
 
 _REGULAR = (tarstream.REGTYPE, tarstream.AREGTYPE, tarstream.CONTTYPE)
 
+# What a layer may hold after its end-of-archive blocks: a tar writer pads to its record
+# size (GNU tar's is 10 KiB), nothing more. The bytes would only be hashed (the diff ID
+# covers them), but a compressed layer of a few hundred KiB (zstd) can inflate to many GiB
+# of them: seconds of CPU per layer, for nothing. Docker reads them all.
+TRAILING_LIMIT = 16 << 20
+
 
 class LayerError(InvalidArgument):
     """A layer tar that is malformed or would write outside its directory."""
@@ -355,7 +361,7 @@ class _Applier:
                 raise LayerError(_message(name, f"unsupported tar member type {kind!r}"))
         self.name = b""
         self.finish()
-        result.tar_size = reader.drain()
+        result.tar_size = reader.drain(TRAILING_LIMIT)
         return result
 
     def times(self, member: Member) -> tuple[int, int]:

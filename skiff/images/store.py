@@ -43,7 +43,10 @@ class BlobWriter:
         self.file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes | memoryview) -> None:
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as e:  # a full disk: say which file, as Go's "write PATH: ..." does
+            raise OSError(e.errno, e.strerror, self.temp) from None
         self.hash.update(data)
         self.size += len(data)
 
@@ -57,7 +60,11 @@ class BlobWriter:
         ``before_publish(digest)`` runs once the digest is known and checked, before the
         blob appears: an image operation takes its lease on the blob there.
         """
-        self.file.flush()
+        try:
+            self.file.flush()
+        except OSError as e:
+            self.abort()
+            raise OSError(e.errno, e.strerror, self.temp) from None
         got = f"{self.hash.name}:{self.hash.hexdigest()}"
         try:
             if self.expected and got != self.expected:
@@ -83,8 +90,11 @@ class BlobWriter:
             raise
 
     def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
+        try:
+            if not self.file.closed:
+                self.file.close()
+        except OSError:
+            pass  # on a full disk the flush of what is buffered fails: the file goes anyway
         try:
             os.unlink(self.temp)
         except FileNotFoundError:
@@ -159,10 +169,12 @@ class ContentStore:
                 yield f"{algorithm}:{name}"
 
     def clean_abandoned(self) -> None:
-        """Delete the temporary files of writers that died (kill -9)."""
+        """Delete the temporary files of writers that died (kill -9): blobs being written
+        (``blob-OWNER-*``) and archives a load was spooling (``load-OWNER-*``)."""
         directory = self.paths.ingest
         for name in os.listdir(directory) if os.path.isdir(directory) else []:
-            if name.startswith("blob-") and not owner_alive(name[5:].rpartition("-")[0]):
+            kind, _, rest = name.partition("-")
+            if kind in ("blob", "load") and not owner_alive(rest.rpartition("-")[0]):
                 try:
                     os.unlink(os.path.join(directory, name))
                 except FileNotFoundError:

@@ -565,8 +565,9 @@ class TarReader:
         self._skip_padding(padded - member.size)
         return data
 
-    def drain(self) -> int:
-        """Consume everything after the end of the archive; returns the total tar size."""
+    def drain(self, limit: int | None = None) -> int:
+        """Consume everything after the end of the archive; returns the total tar size.
+        With ``limit``, more than ``limit`` bytes after the end is a TarFormatError."""
         if self._pending:
             self._skip_pending()
         end = self.position
@@ -574,6 +575,10 @@ class TarReader:
             self._start = self._end
             while self._ensure(len(self._buf)):
                 self._start = self._end
+                if limit is not None and self.position - end > limit:
+                    raise TarFormatError(
+                        f"more than {limit} bytes of data after the end of the tar archive"
+                    )
         return end
 
 

@@ -85,6 +85,11 @@ def pull(
         manifest_bytes, media_type, digest = _manifest(client, entry["digest"], name)
         if digest != entry["digest"]:
             raise InvalidArgument(f"manifest verification failed for digest {entry['digest']}")
+        if media_type in mt.INDEXES:  # one level only, as Docker: no loop, no deep chain
+            raise InvalidArgument(
+                f"{name}: manifest list entry {digest} is itself a manifest list:"
+                " nested manifest lists are not supported"
+            )
     manifest = manifests.parse_manifest(manifest_bytes, media_type)
     repo_digest = f"{ref.name}@{top_digest}"
     tags = [name] if ref.digest is None else []
@@ -109,7 +114,9 @@ def pull(
     store.clean_abandoned()  # what a killed pull left, before this one adds its own
     lease = store.lease()
     try:
-        config = _blob_bytes(client, manifest["config"]["digest"], "config")
+        config = _blob_bytes(
+            client, manifest["config"]["digest"], "config", manifest["config"]["size"]
+        )
         parsed = manifests.parse_config(config)
         actual = (parsed.get("os"), parsed.get("architecture"))
         if platform and actual != wanted[:2]:
@@ -220,7 +227,11 @@ def _select(
     return matching[0]
 
 
-def _blob_bytes(client: Client, digest: str, what: str) -> bytes:
+def _blob_bytes(client: Client, digest: str, what: str, declared: int | None = None) -> bytes:
+    if declared is not None and declared > MANIFEST_LIMIT:  # refused before it is fetched
+        raise InvalidArgument(
+            f"{what} {digest}: declared size {declared} is larger than {MANIFEST_LIMIT} bytes"
+        )
     response = client.check(client.get(f"blobs/{digest}"), f"{what} {digest}")
     data = response.read(MANIFEST_LIMIT + 1)
     if len(data) > MANIFEST_LIMIT:

@@ -240,7 +240,7 @@ def _exec(target: _Target, channel: Channel) -> None:
         umask = (process.get("user") or {}).get("umask")
         os.umask(0o022 if umask is None else umask)
         signals.restore_defaults()
-        os.execve(path, args, env)
+        proc.execute(path, args, env)
     except BaseException as e:
         channel.send("error", describe(e))
         os._exit(1 if not isinstance(e, FileNotFoundError) else 127)

@@ -100,9 +100,11 @@ def run(config: InitConfig, channel: Channel) -> NoReturn:
             from skiff.runtime.hooks import run_hooks
 
             run_hooks(hooks, {**config.hook_state, "status": "created"}, "startContainer")
+        from skiff.runtime import process as proc  # loaded by _setup, before pivot_root
+
         os.umask(ready.umask)
         signals.restore_defaults()
-        os.execve(ready.path, ready.args, ready.env)
+        proc.execute(ready.path, ready.args, ready.env)
     except BaseException as e:
         os.write(2, f"skiff-runtime: {describe(e)}\n".encode())
         os._exit(127 if isinstance(e, FileNotFoundError) else 126)

@@ -45,6 +45,12 @@ def start(container: ContainerDir) -> State:
                 if data:
                     break
             if container.status(state) == "stopped":
+                # The init may have written its byte after select timed out and its
+                # process run to its end before the status was read (a short command on
+                # a busy host: 100 `run --rm` at once did it): the byte in the fifo says
+                # the process was started, so this start succeeded.
+                if _read_ready(fifo):
+                    break
                 raise EngineError(f"container init exited before start: {container.id}")
     finally:
         os.close(fifo)
@@ -59,6 +65,14 @@ def start(container: ContainerDir) -> State:
             kill(container, signals.SIGKILL, all_processes=True)
             raise
     return state
+
+
+def _read_ready(fifo: int) -> bool:
+    """Whether the init's byte is in the (non-blocking) exec fifo."""
+    try:
+        return os.read(fifo, 1) != b""
+    except BlockingIOError:
+        return False
 
 
 def kill(container: ContainerDir, sig: int, all_processes: bool = False) -> None:

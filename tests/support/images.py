@@ -149,3 +149,61 @@ def store_listing(root: Path) -> set[str]:
             if not path.startswith("skiff.db"):
                 found.add(path)
     return found
+
+
+# --- hostile images (tests/security/test_hostile_images.py) ---------------------------------
+
+
+def tar_of(entries: list[tuple[str, str, bytes | str]]) -> bytes:
+    """An uncompressed layer of raw entries, in order, names as given (``../x`` too):
+    (name, "file", bytes), (name, "dir", ""), (name, "symlink", target) or
+    (name, "hardlink", target)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, content in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_600_000_000
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind == "file":
+                assert isinstance(content, bytes)
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}.get(
+                kind, tarfile.LNKTYPE
+            )
+            if kind in ("symlink", "hardlink"):
+                assert isinstance(content, str)
+                info.linkname = content
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+def docker_archive_of(path: Path, config: bytes, blobs: list[bytes], tags: list[str]) -> None:
+    """A docker-archive of one image with exactly this config and these layer blobs (the
+    config's diff_ids are not checked against them)."""
+    with tarfile.open(path, "w") as tar:
+        config_name = sha256(config)[7:] + ".json"
+        _add(tar, config_name, config)
+        names = []
+        for i, blob in enumerate(blobs):
+            name = f"{i:05d}{sha256(blob)[7:19]}/layer.tar"
+            _add(tar, name, blob)
+            names.append(name)
+        entry = {"Config": config_name, "RepoTags": tags, "Layers": names}
+        _add(tar, "manifest.json", json.dumps([entry]).encode())
+
+
+def oci_layout_archive(
+    path: Path, index: bytes, blobs: list[bytes], raw: dict[str, bytes] | None = None
+) -> None:
+    """An oci-archive with this index.json and these blobs (stored under their sha256), and
+    ``raw`` blobs stored under the digest given (which may lie)."""
+    with tarfile.open(path, "w") as tar:
+        _add(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        _add(tar, "index.json", index)
+        written = set()
+        for digest, data in [*(raw or {}).items(), *((sha256(b), b) for b in blobs)]:
+            if digest not in written:
+                _add(tar, "blobs/sha256/" + digest.partition(":")[2], data)
+                written.add(digest)
