@@ -12,7 +12,8 @@ DEMO_PORT ?= 8080
 DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 iptables procps psmisc \
 	containernetworking-plugins aardvark-dns \
 	runc crun conmon podman docker.io hyperfine skopeo umoci tini zsh fish time \
-	docker-registry apache2-utils openssl iperf3
+	docker-registry apache2-utils openssl iperf3 \
+	qemu-system-x86 linux-image-cloud-amd64 e2fsprogs
 
 .PHONY: setup deb venv install demo test lint typecheck unit integration interop bench soak clean
 
@@ -40,11 +41,14 @@ install: venv
 	$(BIN)/pip install -q -e '.[dev]'
 	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.runtime.cli import entry\nentry()\n' \
 		"$(BIN)/python" "$(CURDIR)" > $(BIN)/skiff-runtime
+	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.vm.cli import entry\nentry()\n' \
+		"$(BIN)/python" "$(CURDIR)" > $(BIN)/skiff-vm
 	printf '#!%s -IS\nimport sys\nsys.path[:0] = ["%s", "%s"]\nfrom skiff.cli.main import entry\nentry()\n' \
 		"$(BIN)/python" "$(CURDIR)" "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" > $(BIN)/skiff
 	$(BIN)/python -m compileall -q skiff
 	ln -sf $(BIN)/skiff /usr/local/bin/skiff
 	ln -sf $(BIN)/skiff-runtime /usr/local/bin/skiff-runtime
+	ln -sf $(BIN)/skiff-vm /usr/local/bin/skiff-vm
 	getent group skiff >/dev/null || groupadd --system skiff  # who may use skiff serve's socket
 
 demo: setup

@@ -25,6 +25,7 @@ from bench import (
     api_latency,
     build,
     container_run,
+    container_vs_vm,
     core,
     density,
     exec_latency,
@@ -61,6 +62,13 @@ SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int
         3,
     ),
     network_run.NAME: (network_run.run, network_run.DESCRIPTION, "docker", 20),
+    # two results (start-up and memory); the VM boots in seconds under TCG
+    container_vs_vm.STARTUP: (
+        container_vs_vm.run,
+        container_vs_vm.DESCRIPTIONS[container_vs_vm.STARTUP],
+        "container",
+        5,
+    ),
     # runs: 3-second iperf3 runs between two containers, each engine
     network_throughput.NAME: (
         network_throughput.run,

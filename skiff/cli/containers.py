@@ -57,6 +57,9 @@ def _make(inv: Invocation, opts: Options) -> tuple[Engine, str]:
         _pull(engine, name, platform, opts.quiet)
     if platform:
         _check_platform(engine, name, platform)
+    notice = engine.runtime_notice(options.runtime or "")
+    if notice:
+        sys.stderr.write(notice + "\n")
     try:
         container = engine.create(options)
     except NotFound as e:  # create reads the image before it changes anything

@@ -326,6 +326,7 @@ COMMAND_MODULES = (
     "serve",
     "build",
     "compose",
+    "compare",
 )
 
 
@@ -336,6 +337,7 @@ COMMAND_INDEX = {
     "attach": "attach",
     "build": "build",
     "commit": "transfer",
+    "compare": "compare",
     "compose": "compose",
     "completion bash": "completion",
     "completion fish": "completion",

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from skiff.network.endpoints import Endpoint, Endpoints
     from skiff.network.networks import NetworkStore
 
-RUNTIMES = {"skiff-runtime": "skiff-runtime", "runc": "runc", "crun": "crun"}
+RUNTIMES = {"skiff-runtime": "skiff-runtime", "runc": "runc", "crun": "crun", "vm": "skiff-vm"}
+#: The container ports skiff-vm's QEMU forwards into the guest (skiff.vm.create).
+VM_PORTS_ANNOTATION = "io.skiff.vm.ports"
 DEFAULT_RUNTIME = "skiff-runtime"
 
 
@@ -74,7 +76,8 @@ class RuntimeResult:
 
 
 def find_runtime(name: str) -> str:
-    """The runtime binary for ``--runtime``: skiff-runtime (the default), runc or crun."""
+    """The runtime binary for ``--runtime``: skiff-runtime (the default), runc, crun or vm
+    (skiff-vm)."""
     if name not in RUNTIMES:
         raise InvalidArgument(f"unknown or invalid runtime name: {name}")
     sibling = os.path.join(os.path.dirname(sys.executable), RUNTIMES[name])
@@ -144,6 +147,20 @@ class Engine:
         events.record_container(
             self.containers.db, container, self.image_labels(container.image_id), action, **extra
         )
+
+    def runtime_notice(self, runtime: str) -> str:
+        """What a user should read before ``--runtime`` runs: for vm, a one-line notice
+        under TCG (KernelMissing or QemuMissing when it cannot run at all); else ''."""
+        if runtime != "vm":
+            return ""
+        accel, why = self.vm_accelerator()
+        return "" if accel == "kvm" else f"notice: the VM runs under TCG, not KVM: {why}"
+
+    def vm_accelerator(self) -> tuple[str, str]:
+        """("kvm" or "tcg", why) for ``--runtime vm``: KVM only if a probe guest boots."""
+        from skiff.vm.preflight import accelerator
+
+        return accelerator()
 
     def create(self, options: ContainerOptions) -> Container:
         from skiff.engine import networking, volumes
@@ -261,6 +278,9 @@ class Engine:
             propagation = volumes.rootfs_propagation(mounts)
             if propagation:
                 spec["linux"]["rootfsPropagation"] = propagation
+            if options.runtime == "vm":
+                exposed = " ".join(networking.exposed_ports(options, image.config))
+                spec.setdefault("annotations", {})[VM_PORTS_ANNOTATION] = exposed
             with open(os.path.join(files.bundle, "config.json"), "w") as f:
                 f.write(jsonio.dumps(spec))
             runtime = find_runtime(options.runtime or DEFAULT_RUNTIME)
@@ -404,7 +424,7 @@ class Engine:
         ran = subprocess.run(command, capture_output=True, text=True)
         result = RuntimeResult(ran.returncode, ran.stdout, ran.stderr)
         if check and result.returncode != 0:
-            raise EngineError(result.stderr.strip().removeprefix("skiff-runtime: "))
+            raise EngineError(monitor.without_runtime_name(result.stderr.strip()))
         return result
 
     def _skiff_runtime_in_process(

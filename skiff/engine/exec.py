@@ -344,7 +344,9 @@ class _Exec:
                         message = str(entry.get("msg", ""))
         except OSError:
             pass
-        return message.removeprefix("skiff-runtime: ") or "the runtime failed"
+        from skiff.engine.monitor import without_runtime_name
+
+        return without_runtime_name(message) or "the runtime failed"
 
     def _receive_master(self) -> int:
         """The pty master the process's side sent before the runtime exited."""

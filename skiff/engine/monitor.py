@@ -96,6 +96,8 @@ def start_monitor(
         "_OCI_SYNCPIPE": "3",
         "_OCI_STARTPIPE": "4",
     }
+    # skiff-vm's settings (its kernel, QEMU, accelerator) reach it through conmon
+    env.update((key, value) for key, value in os.environ.items() if key.startswith("SKIFF_VM_"))
     # conmon's own messages go to a file: the daemonised conmon keeps its stderr open.
     log_fd = os.open(
         paths.monitor_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
@@ -159,8 +161,14 @@ def _spawn(args: list[str], env: dict[str, str], cwd: str, fds: list[int]) -> in
 
 def _runtime_message(detail: str) -> str:
     """conmon relays the runtime's stderr; keep its last line, without our prefix."""
-    line = detail.strip().splitlines()[-1] if detail.strip() else detail
-    return line.removeprefix("skiff-runtime: ")
+    return without_runtime_name(detail.strip().splitlines()[-1] if detail.strip() else detail)
+
+
+def without_runtime_name(message: str) -> str:
+    """A message of skiff-runtime or skiff-vm without the program's name in front."""
+    for prefix in ("skiff-runtime: ", "skiff-vm: "):
+        message = message.removeprefix(prefix)
+    return message
 
 
 def kill_monitor(paths: MonitorPaths) -> None:

@@ -216,26 +216,48 @@ def parse_flags(argv: list[str], flags: list[Flag]) -> tuple[dict[str, Any], lis
     return values, positional
 
 
-def usage() -> str:
-    lines = [
-        f"skiff-runtime {__version__}: an OCI runtime with runc's command line",
-        "",
-        "usage: skiff-runtime [global options] <command> [command options] [arguments...]",
-        "",
-        "commands:",
-    ]
-    lines += [f"  {name:<10} {cmd.summary}" for name, cmd in COMMANDS.items()]
-    lines += ["", "global options:"]
-    lines += [_flag_help(f) for f in GLOBAL_FLAGS]
-    return "\n".join(lines)
+class Program:
+    """A runtime command: skiff-runtime, or skiff-vm with the same line and fewer commands.
+    ``handlers`` names the module whose ``cmd_<command>`` functions run the commands."""
+
+    def __init__(
+        self,
+        name: str,
+        summary: str,
+        commands: dict[str, Command],
+        handlers: str,
+        default_root: str = DEFAULT_ROOT,
+    ) -> None:
+        self.name = name
+        self.default_root = default_root
+        self.summary = summary
+        self.commands = commands
+        self.handlers = handlers
+
+    def usage(self) -> str:
+        lines = [
+            f"{self.name} {__version__}: {self.summary}",
+            "",
+            f"usage: {self.name} [global options] <command> [command options] [arguments...]",
+            "",
+            "commands:",
+        ]
+        lines += [f"  {name:<10} {cmd.summary}" for name, cmd in self.commands.items()]
+        lines += ["", "global options:"]
+        lines += [_flag_help(f) for f in GLOBAL_FLAGS]
+        return "\n".join(lines)
+
+    def command_usage(self, name: str) -> str:
+        cmd = self.commands[name]
+        lines = [f"usage: {self.name} {cmd.usage}", "", cmd.summary]
+        if cmd.flags:
+            lines += ["", "options:"] + [_flag_help(f) for f in cmd.flags]
+        return "\n".join(lines)
 
 
-def command_usage(name: str) -> str:
-    cmd = COMMANDS[name]
-    lines = [f"usage: skiff-runtime {cmd.usage}", "", cmd.summary]
-    if cmd.flags:
-        lines += ["", "options:"] + [_flag_help(f) for f in cmd.flags]
-    return "\n".join(lines)
+RUNTIME = Program(
+    "skiff-runtime", "an OCI runtime with runc's command line", COMMANDS, "skiff.runtime.commands"
+)
 
 
 def _flag_help(flag: Flag) -> str:
@@ -245,27 +267,33 @@ def _flag_help(flag: Flag) -> str:
     return f"  {names + value:<28} {flag.help}{default}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, program: Program = RUNTIME) -> int:
     args = sys.argv[1:] if argv is None else argv
+    log.program = program.name
     try:
         options, rest = parse_flags(args, GLOBAL_FLAGS)
     except SkiffError as e:
         log.error(str(e))
         return 2
     log.configure(options["log"], options["log_format"], options["debug"])
+    if options["root"] == DEFAULT_ROOT:
+        options["root"] = program.default_root
     if options["version"]:
-        print(f"skiff-runtime version {__version__}\nspec: 1.2.0")
+        print(f"{program.name} version {__version__}\nspec: 1.2.0")
         return 0
     if options["help"] or not rest or rest[0] == "help":
-        print(usage() if len(rest) < 2 or rest[1] not in COMMANDS else command_usage(rest[1]))
+        if len(rest) < 2 or rest[1] not in program.commands:
+            print(program.usage())
+        else:
+            print(program.command_usage(rest[1]))
         return 0
     name, rest = rest[0], rest[1:]
-    command = COMMANDS.get(name)
+    command = program.commands.get(name)
     if command is None:
-        log.error(f"unknown command {name!r}: see skiff-runtime --help")
+        log.error(f"unknown command {name!r}: see {program.name} --help")
         return 2
     if "-h" in rest[:1] or "--help" in rest[:1]:
-        print(command_usage(name))
+        print(program.command_usage(name))
         return 0
     try:
         if options["log_format"] not in ("text", "json"):
@@ -273,23 +301,24 @@ def main(argv: list[str] | None = None) -> int:
         if options["systemd_cgroup"]:
             raise InvalidArgument(
                 "--systemd-cgroup: the systemd cgroup driver is not supported; "
-                "skiff-runtime uses cgroupfs"
+                f"{program.name} uses cgroupfs"
             )
         if options["rootless"] not in ("auto", "false"):
             raise InvalidArgument("--rootless: rootless containers are not supported")
         flags, positional = parse_flags(rest, command.flags)
         if len(positional) < command.min_args:
             raise InvalidArgument(
-                f'"{name}" requires a container id; usage: skiff-runtime {command.usage}'
+                f'"{name}" requires a container id; usage: {program.name} {command.usage}'
             )
         if command.max_args is not None and len(positional) > command.max_args:
             raise InvalidArgument(
                 f'"{name}" takes at most {command.max_args} argument(s); '
-                f"usage: skiff-runtime {command.usage}"
+                f"usage: {program.name} {command.usage}"
             )
-        from skiff.runtime import commands
+        import importlib
 
-        handler: Callable[[str, dict[str, Any], list[str]], int] = getattr(commands, f"cmd_{name}")
+        handlers = importlib.import_module(program.handlers)
+        handler: Callable[[str, dict[str, Any], list[str]], int] = getattr(handlers, f"cmd_{name}")
         return handler(options["root"], flags, positional)
     except SkiffError as e:
         log.error(str(e))

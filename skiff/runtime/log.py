@@ -13,6 +13,7 @@ import time
 from skiff import jsonio
 
 _log_path: str | None = None
+program = "skiff-runtime"  # the prefix of messages: skiff-vm sets its own name
 _json = False
 _debug = False
 
@@ -44,17 +45,17 @@ def _write(level: str, message: str) -> None:
 def error(message: str) -> None:
     """The command failed: one line on stderr, and the log file."""
     _write("error", message)
-    sys.stderr.write(f"skiff-runtime: {message}\n")
+    sys.stderr.write(f"{program}: {message}\n")
 
 
 def warn(message: str) -> None:
     _write("warning", message)
     if not _log_path:
-        sys.stderr.write(f"skiff-runtime: warning: {message}\n")
+        sys.stderr.write(f"{program}: warning: {message}\n")
 
 
 def debug(message: str) -> None:
     if _debug:
         _write("debug", message)
         if not _log_path:
-            sys.stderr.write(f"skiff-runtime: debug: {message}\n")
+            sys.stderr.write(f"{program}: debug: {message}\n")
