@@ -54,6 +54,7 @@ class Podman:
             '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
         )
         self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+        self.runtime = SKIFF_RUNTIME  # a test may give it skiff-vm
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         result = self.run(*args, timeout=timeout)
@@ -66,7 +67,7 @@ class Podman:
             "podman",
             "--root", str(self.base / "root"),
             "--runroot", str(self.base / "runroot"),
-            "--runtime", SKIFF_RUNTIME,
+            "--runtime", self.runtime,
             *args,
         ]  # fmt: skip
         return subprocess.run(
@@ -93,16 +94,20 @@ class Docker:
         self.exec_root = base / "exec"
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
-        command = ["docker", "-H", f"unix://{self.socket}", *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = self.run(*args, timeout=timeout)
         if check:
             assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
         return result.stdout
 
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        command = ["docker", "-H", f"unix://{self.socket}", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
 
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iterator[Docker]:
-    """dockerd on its own socket, data root and exec root, with skiff-runtime added."""
+    """dockerd on its own socket, data root and exec root, with skiff-runtime (``skiff``)
+    and skiff-vm (``vm``) added."""
     base = tmp_path_factory.mktemp("dockerd")
     peer = Docker(base)
     log = open(base / "dockerd.log", "w")  # noqa: SIM115 (open for the daemon's lifetime)
@@ -116,6 +121,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path) -> Iter
             "--iptables=false",
             "--bridge=none",
             "--add-runtime", f"skiff={SKIFF_RUNTIME}",
+            "--add-runtime", f"vm={os.path.join(os.path.dirname(SKIFF_RUNTIME), 'skiff-vm')}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -36,6 +36,27 @@ def test_podman_exit_code_and_rm(podman):
     assert podman("ps", "--all", "--quiet") == ""
 
 
+def test_podman_boots_a_vm_with_skiff_vm(podman):
+    """skiff-vm is a runtime like runc for podman too: the workload runs under the guest's
+    kernel, its output and exit code come back, and --rm leaves no QEMU behind."""
+    import os
+    import subprocess
+    import sys
+
+    from skiff.vm.kernel import find_kernel
+
+    podman.runtime = os.path.join(os.path.dirname(sys.executable), "skiff-vm")
+    result = podman.run(
+        "run", "--rm", "--network", "none", "localhost/busybox:test",
+        "sh", "-c", "uname -r; echo from podman; exit 4",
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr
+    assert result.stdout == f"{find_kernel().version}\nfrom podman\n"
+    assert podman("ps", "--all", "--quiet") == ""
+    qemu = subprocess.run(["pgrep", "-f", str(podman.base)], capture_output=True, text=True)
+    assert qemu.stdout == ""
+
+
 def test_dockerd_runs_detached_execs_stops_removes(dockerd):
     from tests.interop.conftest import our_state_file
 
@@ -55,3 +76,16 @@ def test_dockerd_runs_detached_execs_stops_removes(dockerd):
     assert dockerd("inspect", "--format", "{{.State.Status}}", "d1").strip() == "exited"
     dockerd("rm", "d1")
     assert our_state_file(dockerd.exec_root, cid) is None
+
+
+def test_dockerd_boots_a_vm_with_skiff_vm(dockerd):
+    """dockerd, through containerd's shim, drives skiff-vm like runc: --runtime vm."""
+    from skiff.vm.kernel import find_kernel
+
+    result = dockerd.run(
+        "run", "--rm", "--runtime", "vm", "--network", "none", "busybox:test",
+        "sh", "-c", "uname -r; echo from dockerd; exit 5",
+    )  # fmt: skip
+    assert result.returncode == 5, result.stderr
+    assert result.stdout == f"{find_kernel().version}\nfrom dockerd\n"
+    assert dockerd("ps", "--all", "--quiet") == ""
