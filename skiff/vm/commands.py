@@ -9,6 +9,7 @@ from typing import Any
 
 from skiff.errors import Conflict, InvalidArgument, NotFound, SkiffError
 from skiff.linux import signals
+from skiff.runtime import commands as runtime_commands
 from skiff.runtime import lifecycle
 from skiff.runtime.cli import print_json
 from skiff.runtime.state import oci_state
@@ -95,15 +96,10 @@ def cmd_delete(root: str, flags: Flags, args: list[str]) -> int:
     return 0
 
 
-def cmd_pause(root: str, flags: Flags, args: list[str]) -> int:
-    """Freeze the shim and QEMU: the whole guest stops, its clock included."""
-    lifecycle.pause(_locked(root, args))
-    return 0
-
-
-def cmd_resume(root: str, flags: Flags, args: list[str]) -> int:
-    lifecycle.resume(_locked(root, args))
-    return 0
+# pause and resume are skiff-runtime's: they freeze and thaw the container's cgroup, which
+# holds the shim and QEMU, so the whole guest stops, its clock included.
+cmd_pause = runtime_commands.cmd_pause
+cmd_resume = runtime_commands.cmd_resume
 
 
 def cmd_exec(root: str, flags: Flags, args: list[str]) -> int:

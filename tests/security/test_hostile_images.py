@@ -36,6 +36,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from skiff.images.mediatypes import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+)
 from tests.support.cli import Result, Skiff
 from tests.support.images import (
     config_for,
@@ -51,12 +59,6 @@ from tests.support.registry import Registry
 
 NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
 PLATFORM = {"os": "linux", "architecture": NATIVE}
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 FORMS = ["docker-archive", "oci-archive", "pull"]
 GOOD_LAYER = layer_tar({"good": b"good\n"})
