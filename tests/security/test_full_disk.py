@@ -309,14 +309,18 @@ def test_a_container_logging_until_the_disk_is_full(disk: SmallDisk) -> None:
     time.sleep(0.5)
     assert _cpu_ticks(pid) > ticks
     assert [p for p in processes_mentioning(cid) if "conmon" in p]
-    # what was written can be read: every line from the first, but the one ENOSPC cut
+    # what was written can be read: every line from the first until the disk filled, whole
+    # and in order; after that, lines the monitor could not write are dropped, and any
+    # written when a few blocks came free (the database's files shrink) come later in order
     written = _last_line(disk)
     everything = disk.cli("logs", "chatty", timeout=30)
     assert everything.code == 0 and everything.err == "", everything.err
     lines = everything.out.splitlines()[:-1]
-    assert len(lines) > free // 150, (len(lines), free)  # ~120 bytes a record
     numbers = [int(m[1]) if (m := LINE.fullmatch(line)) else line for line in lines]
-    assert numbers == list(range(1, len(lines) + 1))
+    assert all(isinstance(n, int) for n in numbers), [n for n in numbers if isinstance(n, str)]
+    assert numbers == sorted(set(numbers)), "lines out of order or repeated"
+    contiguous = next((i for i, n in enumerate(numbers) if n != i + 1), len(numbers))
+    assert contiguous > free // 150, (contiguous, free)  # ~120 bytes a record
     # what must write the state fails, clearly, and changes nothing
     line = _no_space(disk.cli("stop", "chatty", timeout=30))
     assert line == f"Error: write {disk.cli.root}/skiff.db: no space left on device", line
