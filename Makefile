@@ -39,6 +39,7 @@ venv: $(BIN)/python
 # the venv's site-packages. Byte code is compiled up front for the same reason.
 install: venv
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m skiff.cri.generate  # the CRI stubs (skiff/cri/proto, not in git)
 	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.runtime.cli import entry\nentry()\n' \
 		"$(BIN)/python" "$(CURDIR)" > $(BIN)/skiff-runtime
 	printf '#!%s -IS\nimport sys\nsys.path.insert(0, "%s")\nfrom skiff.vm.cli import entry\nentry()\n' \

@@ -327,6 +327,7 @@ COMMAND_MODULES = (
     "build",
     "compose",
     "compare",
+    "cri",
 )
 
 
@@ -373,6 +374,7 @@ COMMAND_INDEX = {
     "container wait": "containers",
     "cp": "transfer",
     "create": "containers",
+    "cri": "cri",
     "diff": "transfer",
     "events": "observe",
     "exec": "attach",
