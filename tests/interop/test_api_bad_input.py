@@ -117,9 +117,14 @@ def read_answer(sock: socket.socket, method: str = "GET") -> Answer:
 
 
 def raw(api: SkiffApi, data: bytes) -> Answer:
-    """Bytes as they are on a connection of their own; the answer."""
+    """Bytes as they are on a connection of their own; the answer. A server may answer
+    and close before it has read everything (a request line too long): the answer it
+    wrote is still there to read after the broken pipe, as Go's client reads it."""
     with connect(api) as sock:
-        sock.sendall(data)
+        try:
+            sock.sendall(data)
+        except BrokenPipeError:
+            pass
         return read_answer(sock)
 
 
