@@ -221,6 +221,7 @@ class Endpoints:
             "UPDATE endpoints SET result = ? WHERE container = ? AND network = ?",
             (jsonio.dumps(result), container_id, network.id),
         )
+        forget_stale_neighbours(network.bridge, result)
         if network.dns:
             with self._network_lock(network.id):
                 self._update_dns(network)
@@ -317,6 +318,25 @@ class Endpoints:
 
     def _network_lock(self, network_id: str) -> AbstractContextManager[None]:
         return exclusive(os.path.join(self.paths.runroot, "network-locks", network_id))
+
+
+def forget_stale_neighbours(bridge: str, result: dict[str, Any]) -> None:
+    """Drop the host's ARP entries on ``bridge`` for the addresses ADD just gave: an entry
+    left by the container that had the address before holds that container's (random)
+    MAC, and the host would send the new one's first packets there until the entry
+    expires. Docker avoids it with MACs made from the address; here the entry goes.
+    /proc/net/arp is read first, so a run with nothing stale spawns nothing."""
+    import subprocess
+
+    addresses = {ip["address"].split("/")[0] for ip in result.get("ips", []) if ip.get("address")}
+    try:
+        with open("/proc/net/arp") as f:
+            rows = [line.split() for line in f.read().splitlines()[1:]]
+    except OSError:
+        return
+    for row in rows:
+        if len(row) >= 6 and row[0] in addresses and row[5] == bridge:
+            subprocess.run(["ip", "neigh", "del", row[0], "dev", bridge], capture_output=True)
 
 
 def _delete_link(name: str) -> None:
