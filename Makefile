@@ -11,7 +11,7 @@ DEMO_PORT ?= 8080
 # Debian packages skiff needs (runtime, peers used as test oracles, benchmark tools).
 DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 iptables procps psmisc \
 	containernetworking-plugins aardvark-dns \
-	runc crun conmon podman docker.io hyperfine skopeo umoci tini zsh fish time \
+	runc crun conmon catatonit podman docker.io hyperfine skopeo umoci tini zsh fish time \
 	docker-registry apache2-utils openssl iperf3 \
 	qemu-system-x86 linux-image-cloud-amd64 e2fsprogs
 

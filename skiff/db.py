@@ -124,6 +124,13 @@ CREATE TABLE IF NOT EXISTS endpoints (
     result TEXT,                    -- ADD's result; NULL until ADD returned
     PRIMARY KEY (container, network)
 );
+CREATE TABLE IF NOT EXISTS pods (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,          -- unix time
+    config TEXT NOT NULL,           -- skiff.engine.pods.PodConfig as JSON
+    state TEXT NOT NULL             -- JSON: ready, pinned namespaces, pause pid, network, ips
+);
 CREATE TABLE IF NOT EXISTS image_parents (
     image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     parent TEXT NOT NULL            -- the image a commit started from (Docker's Parent)

@@ -182,6 +182,11 @@ def _exec_flags(parser: Parser) -> None:
     flag("-i", "--interactive", help="Keep STDIN open even if not attached")
     flag("--privileged", help="Give extended privileges to the command")
     flag("-t", "--tty", help="Allocate a pseudo-TTY")
+    flag(
+        "--timeout",
+        kind="int",
+        help="Kill a command without -t after this many seconds, exit 124 (skiff's)",
+    )
     flag("-u", "--user", kind="string", help='Username or UID (format: "<name|uid>[:<group|gid>]")')
     flag("-w", "--workdir", kind="string", help="Working directory inside the container")
 
@@ -190,6 +195,7 @@ def _exec(inv: Invocation, opts: Options) -> int:
     from skiff.engine.attach import Interrupted, parse_detach_keys
     from skiff.engine.engine import Engine
     from skiff.engine.exec import ExecConfig, ExecFailed, exec_in_container
+    from skiff.engine.options import parse_int
     from skiff.errors import SkiffError
 
     env: list[str] = []
@@ -208,6 +214,7 @@ def _exec(inv: Invocation, opts: Options) -> int:
         detach=opts.detach,
         privileged=opts.privileged,
         detach_keys=parse_detach_keys(opts.detach_keys),
+        timeout=max(parse_int(opts.timeout, "--timeout"), 0) if opts.timeout else 0,
     )
     engine = Engine(inv.paths)
     if not opts.detach:

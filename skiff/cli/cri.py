@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from skiff.cli.main import Invocation, Options, Parser, Registry
 
 DEFAULT_SOCKET = "/run/skiff/cri.sock"  # skiff.cri.server's, without importing it
+CNI_CONF_DIR = "/etc/cni/net.d"  # the kubelet's and containerd's default
 
 
 def _setup_cri(p: Parser) -> None:
@@ -22,11 +23,20 @@ def _setup_cri(p: Parser) -> None:
         default=DEFAULT_SOCKET,
         help="The unix socket to serve the CRI on",
     )
+    p.flag(
+        "--cni-conf-dir",
+        kind="string",
+        default=CNI_CONF_DIR,
+        help="Where pod networks' CNI configuration is (the first file in name order)",
+    )
 
 
 def _cri(inv: Invocation, opts: Options) -> int:
     if os.geteuid() != 0:
         raise CommandFailed("skiff cri needs root: it runs the kubelet's pods and containers")
+    # The server forks to pin a pod's namespaces; the child only makes syscalls and
+    # exits, so grpc's fork handlers (which restart its threads in the child) stay off.
+    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
     try:
         import skiff.cri.proto.api_pb2_grpc  # noqa: F401 (generated at install)
     except ImportError as e:
@@ -43,7 +53,7 @@ def _cri(inv: Invocation, opts: Options) -> int:
         sys.stderr.write(f"skiff cri: CRI v1 listening on unix://{os.path.abspath(listen)}\n")
         sys.stderr.flush()
 
-    serve(inv.paths, listen, ready)
+    serve(inv.paths, listen, ready, opts.cni_conf_dir or CNI_CONF_DIR)
     return 0
 
 

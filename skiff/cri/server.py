@@ -58,8 +58,9 @@ def _restrict(path: str) -> None:
         pass
 
 
-def serve(paths: Paths, listen: str, ready: Callable[[], None]) -> None:
-    """Serve the CRI on the unix socket ``listen`` until SIGTERM or SIGINT."""
+def serve(paths: Paths, listen: str, ready: Callable[[], None], cni_conf_dir: str) -> None:
+    """Serve the CRI on the unix socket ``listen`` until SIGTERM or SIGINT; pod networks
+    come from the CNI configuration in ``cni_conf_dir``."""
     from concurrent import futures
 
     import grpc
@@ -78,7 +79,7 @@ def serve(paths: Paths, listen: str, ready: Callable[[], None]) -> None:
             ("grpc.max_send_message_length", 16 << 20),
         ],
     )
-    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(), server)
+    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(paths, cni_conf_dir), server)
     api_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(paths), server)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}

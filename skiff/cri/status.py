@@ -23,8 +23,12 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC code and the one-line message of an error."""
     import grpc
 
+    from skiff.cri.exec_sync import DeadlineExceeded
+
     if isinstance(error, NotFound):
         code = grpc.StatusCode.NOT_FOUND
+    elif isinstance(error, DeadlineExceeded):
+        code = grpc.StatusCode.DEADLINE_EXCEEDED
     elif isinstance(error, InvalidArgument):
         code = grpc.StatusCode.INVALID_ARGUMENT
     elif isinstance(error, Conflict):

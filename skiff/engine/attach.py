@@ -46,6 +46,7 @@ STDERR_TAG = 3
 # conmon reads at most 32 KiB - 1 of a packet and drops the rest: send less.
 MAX_PACKET = 8192
 WINDOW_RESIZE = 1
+REOPEN_LOG = 2  # conmon closes its log file and opens it again at the same path
 MAX_WINDOW = 1000
 
 # What a proxied signal never is: the child/pipe/window plumbing of this process, and
@@ -70,6 +71,20 @@ class Interrupted(Exception):
 
 
 # --- detach keys -----------------------------------------------------------------------
+
+
+def reopen_log(bundle: str) -> None:
+    """Have conmon reopen the container's log (a ``2 0 0`` line on its ctl fifo)."""
+    from skiff.errors import Conflict
+
+    try:
+        ctl = os.open(os.path.join(bundle, "ctl"), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise Conflict(f"the container's monitor is gone: {e.strerror}") from None
+    try:
+        os.write(ctl, f"{REOPEN_LOG} 0 0\n".encode())
+    finally:
+        os.close(ctl)
 
 
 def parse_detach_keys(text: str | None) -> bytes:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from skiff.engine.options import ContainerOptions
+    from skiff.engine.pods import Pods
     from skiff.network.endpoints import Endpoint, Endpoints
     from skiff.network.networks import NetworkStore
 
@@ -118,6 +119,12 @@ class Engine:
         from skiff.network.networks import NetworkStore
 
         return NetworkStore(self.containers.db)
+
+    @property
+    def pods(self) -> Pods:
+        from skiff.engine.pods import Pods
+
+        return Pods(self)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -240,7 +247,7 @@ class Engine:
         files = ContainerFiles(self.paths, container.id)
         files.make()
         files.mount(self.images.layer_dirs, image)
-        paths = monitor.MonitorPaths(self.paths.runroot, files.dir, container.id)
+        paths = self.monitor_paths(container)
         connected = False
         try:
             hostname = options.hostname or container.id[:12]
@@ -331,8 +338,7 @@ class Engine:
         running): the runtime's container, created or even started, and its monitor. The
         monitor goes first, so that it runs no exit command (a ``container cleanup`` that
         would take the next start for this one's end) and writes no exit code."""
-        files = ContainerFiles(self.paths, container.id)
-        monitor.kill_monitor(monitor.MonitorPaths(self.paths.runroot, files.dir, container.id))
+        monitor.kill_monitor(self.monitor_paths(container))
         self.runtime(container, "delete", "--force", check=False)
 
     def leave_networks(self, container: Container) -> dict[str, Any]:
@@ -363,15 +369,19 @@ class Engine:
         return False
 
     def _namespace_paths(self, options: ContainerOptions) -> dict[str, str]:
-        """``--network/--ipc/--pid container:X``: the namespaces of running container X."""
+        """``--network/--ipc/--pid container:X``: the namespaces of running container X;
+        ``ns:PATH`` (also ``--uts``): the namespace file PATH (a pod's)."""
         paths = {}
-        for kind, mode, word in (
-            ("network", options.network, "network"),
-            ("ipc", options.ipc, "IPC"),
-            ("pid", options.pid, "PID"),
-        ):
+        for kind, mode in (("network", options.network), ("ipc", options.ipc),
+                           ("pid", options.pid), ("uts", options.uts)):  # fmt: skip
+            if mode.startswith("ns:"):
+                if not os.path.exists(path := mode.removeprefix("ns:")):
+                    raise NotFound(f"{kind} namespace {path} does not exist")
+                paths[kind] = path
+                continue
             if not mode.startswith("container:"):
                 continue
+            word = {"network": "network", "ipc": "IPC", "pid": "PID"}[kind]
             other = self.containers.get(mode.removeprefix("container:"))
             if not other.state.get("Running"):
                 raise Conflict(f"cannot join {word} of a non running container: {other.id}")
@@ -477,7 +487,7 @@ class Engine:
             except NotFound:
                 return None
             files = ContainerFiles(self.paths, container.id)
-            paths = monitor.MonitorPaths(self.paths.runroot, files.dir, container.id)
+            paths = self.monitor_paths(container)
             code = monitor.read_exit_code(paths)
             if container.state.get("Running") and not container.state.get("Restarting"):
                 oom_killed = self._oom_killed(container)
@@ -710,6 +720,21 @@ class Engine:
         return [c for c in self.containers.all() if all or c.state.get("Running")]
 
     def log_path(self, ref: str) -> str:
-        container = self.containers.get(ref)
+        return self.monitor_paths(self.containers.get(ref)).log
+
+    def monitor_paths(self, container: Container) -> monitor.MonitorPaths:
+        """Where the container's monitor keeps its files, and its log."""
+        from skiff.engine import logs
+
         files = ContainerFiles(self.paths, container.id)
-        return monitor.MonitorPaths(self.paths.runroot, files.dir, container.id).log
+        return monitor.MonitorPaths(
+            self.paths.runroot, files.dir, container.id, logs.file_path(container.options)
+        )
+
+    def reopen_log(self, ref: str) -> None:
+        """Have the monitor of a running container reopen its log file (the kubelet
+        renamed it to rotate it: ReopenContainerLog)."""
+        from skiff.engine import attach
+
+        container = self._running(ref)
+        attach.reopen_log(ContainerFiles(self.paths, container.id).bundle)

@@ -49,9 +49,18 @@ class ExecFailed(SkiffError):
         self.exit_code = exit_code
 
 
+class ExecTimedOut(ExecFailed):
+    """``timeout`` seconds passed and the process was killed (as ``timeout(1)``: 124)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"exec timed out after {seconds:g} seconds: the process was killed", 124)
+
+
 class ExecConfig:
     """What ``docker exec`` was asked (``env``: the ``--env-file`` lines, then ``-e``,
-    parsed; ``detach_keys``: parsed, see ``attach.parse_detach_keys``)."""
+    parsed; ``detach_keys``: parsed, see ``attach.parse_detach_keys``). ``timeout``
+    (seconds, 0 for none; skiff's, for the CRI's ExecSync) kills a process without a
+    terminal that runs longer."""
 
     def __init__(
         self,
@@ -64,7 +73,9 @@ class ExecConfig:
         detach: bool = False,
         privileged: bool = False,
         detach_keys: bytes = DEFAULT_DETACH_KEYS,
+        timeout: float = 0,
     ) -> None:
+        self.timeout = timeout
         self.command = command
         self.env = env or []
         self.user = user
@@ -378,22 +389,32 @@ class _Exec:
                 _hold_terminal(master)
                 return None
             os.close(master)
-        else:
-            _relay_stderr(self.stderr, held, pidfd)
+        elif not _relay_stderr(self.stderr, held, pidfd, self.config.timeout):
+            import signal
+
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise ExecTimedOut(self.config.timeout)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         return code if code >= 0 else 128 - code
 
 
-def _relay_stderr(pipe: int, held: bytes, pidfd: int) -> None:
-    """The process's stderr to ours until it exits (and what it left in the pipe)."""
+def _relay_stderr(pipe: int, held: bytes, pidfd: int, timeout: float = 0) -> bool:
+    """The process's stderr to ours until it exits (and what it left in the pipe); False
+    if ``timeout`` seconds (0: none) passed first."""
     import select
+    import time
 
     write_all(2, held)
     os.set_blocking(pipe, False)
     reading = True
+    deadline = time.monotonic() + timeout if timeout else None
     while True:
-        ready, _, _ = select.select([pipe, pidfd] if reading else [pidfd], [], [])
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        ready, _, _ = select.select([pipe, pidfd] if reading else [pidfd], [], [], left)
         if pipe in ready:
             try:
                 chunk = os.read(pipe, 65536)
@@ -406,10 +427,10 @@ def _relay_stderr(pipe: int, held: bytes, pidfd: int) -> None:
                 try:
                     chunk = os.read(pipe, 65536)
                 except BlockingIOError:
-                    return
+                    return True
                 write_all(2, chunk)
                 reading = bool(chunk)
-            return
+            return True
 
 
 def _hold_terminal(master: int) -> None:

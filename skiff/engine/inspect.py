@@ -181,7 +181,6 @@ def inspect_container(engine: Engine, container: Container, size: bool = False) 
     """Docker's ``ContainerInspectResponse`` of a container; with ``size``, ``SizeRw`` (the
     bytes of its writable layer) and ``SizeRootFs`` (those and the image's)."""
     from skiff.engine.filesystem import ContainerFiles
-    from skiff.engine.monitor import MonitorPaths
     from skiff.engine.options import ContainerOptions
     from skiff.errors import NotFound
 
@@ -193,7 +192,7 @@ def inspect_container(engine: Engine, container: Container, size: bool = False) 
         image = None
     image_config = image.config if image is not None else {}
     files = ContainerFiles(engine.paths, container.id)
-    log = MonitorPaths(engine.paths.runroot, files.dir, container.id).log
+    log = engine.monitor_paths(container).log
     state = container.state
     document: dict[str, Any] = {
         "Id": container.id,

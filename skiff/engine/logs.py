@@ -432,6 +432,8 @@ def size_limit(options: dict[str, Any]) -> int:
     from skiff.engine.options import from_human_size
 
     opts = options.get("log_opts") or {}
+    if options.get("log_driver") == "k8s-file" and "max-size" not in opts:
+        return 0  # the kubelet rotates a CRI log
     if "max-size" in opts:
         size, files = from_human_size(opts["max-size"]), 1
     else:
@@ -439,6 +441,12 @@ def size_limit(options: dict[str, Any]) -> int:
     if "max-file" in opts:
         files = int(opts["max-file"])
     return size * max(files, 1)
+
+
+def file_path(options: dict[str, Any]) -> str:
+    """Where the log is when it is not in the container's directory (``k8s-file``'s
+    ``path``: the kubelet's LogPath), else ""."""
+    return str((options.get("log_opts") or {}).get("path", ""))
 
 
 def enabled(options: dict[str, Any]) -> bool:
@@ -451,7 +459,6 @@ class ContainerLog:
     the attributes ``--details`` shows."""
 
     def __init__(self, engine: Engine, container: Container) -> None:
-        from skiff.engine import monitor
         from skiff.engine.filesystem import ContainerFiles
 
         if not enabled(container.options):
@@ -459,7 +466,7 @@ class ContainerLog:
         self.engine = engine
         self.container = container
         self.directory = ContainerFiles(engine.paths, container.id).dir
-        paths = monitor.MonitorPaths(engine.paths.runroot, self.directory, container.id)
+        paths = engine.monitor_paths(container)
         self.path = paths.log
         self.exit_file = paths.exit_file
 

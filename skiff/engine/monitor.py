@@ -25,7 +25,7 @@ CONMON = "/usr/bin/conmon"
 class MonitorPaths:
     """Where a container's monitor keeps its files."""
 
-    def __init__(self, runroot: str, container_dir: str, container_id: str) -> None:
+    def __init__(self, runroot: str, container_dir: str, container_id: str, log: str = "") -> None:
         self.exit_dir = os.path.join(runroot, "exits")
         self.exit_file = os.path.join(self.exit_dir, container_id)
         self.dir = container_dir
@@ -33,7 +33,7 @@ class MonitorPaths:
         self.socket_dir = container_dir
         self.conmon_pidfile = os.path.join(container_dir, "conmon.pid")
         self.pidfile = os.path.join(container_dir, "pid")
-        self.log = os.path.join(container_dir, "container.log")
+        self.log = log or os.path.join(container_dir, "container.log")
         self.monitor_log = os.path.join(container_dir, "conmon.log")
 
 

@@ -27,7 +27,7 @@ OWN_MODES = ("none", "host")
 
 def connected_mode(network: str) -> bool:
     """Whether ``--network`` connects the container to a network of skiff's."""
-    return network not in OWN_MODES and not network.startswith("container:")
+    return network not in OWN_MODES and not network.startswith(("container:", "ns:"))
 
 
 def connect_at_create(engine: Engine, container: Container, options: ContainerOptions) -> None:

@@ -1210,6 +1210,9 @@ LOG_DRIVER_OPTS = {
         "tag",
     ),
     "local": ("max-file", "max-size", "compress"),
+    # podman's driver: the CRI log format at ``path`` (the kubelet's LogPath), which the
+    # kubelet rotates itself (ReopenContainerLog), so nothing rotates it here
+    "k8s-file": ("path", "max-size"),
     "none": (),
 }
 
@@ -1265,14 +1268,21 @@ _MODE_ERRORS = {
 }
 
 
+def is_namespace_path(mode: str) -> bool:
+    """``ns:/absolute/path``: join the namespace that file is (podman's form)."""
+    return mode.startswith("ns:/")
+
+
 def parse_namespace_mode(kind: str, value: str) -> str:
     """``--pid``/``--ipc``/``--uts``/``--userns``/``--cgroupns``: "" (Docker's default),
-    ``host``, ``private`` and ``container:NAME`` where Docker accepts them."""
+    ``host``, ``private`` and ``container:NAME`` where Docker accepts them; ``ns:PATH``
+    (podman's: a namespace file to join, as a pod's pinned namespaces) for pid, ipc, uts."""
     container = value.startswith("container:") and len(value) > len("container:")
+    joined = is_namespace_path(value)
     valid = {
-        "pid": value in ("", "host") or container,
-        "ipc": value in ("", "none", "private", "shareable", "host") or container,
-        "uts": value in ("", "host"),
+        "pid": value in ("", "host") or container or joined,
+        "ipc": value in ("", "none", "private", "shareable", "host") or container or joined,
+        "uts": value in ("", "host") or joined,
         "userns": value in ("", "host"),
         "cgroupns": value in ("", "host", "private"),
     }[kind]

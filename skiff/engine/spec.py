@@ -619,16 +619,12 @@ def _namespaces(
         drop("network")
     elif network.startswith("container:") or paths.get("network"):
         join("network", network)
-    if options.ipc == "host":
-        drop("ipc")
-    elif options.ipc.startswith("container:"):
-        join("ipc", options.ipc)
-    if options.pid == "host":
-        drop("pid")
-    elif options.pid.startswith("container:"):
-        join("pid", options.pid)
-    if options.uts == "host":
-        drop("uts")
+    for kind in ("ipc", "pid", "uts"):
+        mode = getattr(options, kind)
+        if mode == "host":
+            drop(kind)
+        elif mode.startswith(("container:", "ns:")):
+            join(kind, mode)
     if options.cgroupns == "private" or (options.cgroupns == "" and v2):
         namespaces.append({"type": "cgroup"})
     return namespaces

@@ -13,6 +13,10 @@ import os
 
 from skiff.errors import EngineError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def directory(runroot: str) -> str:
     return os.path.join(runroot, "netns")
@@ -24,39 +28,59 @@ def path(runroot: str, container_id: str) -> str:
 
 def create(runroot: str, container_id: str) -> str:
     """A new network namespace pinned at :func:`path`; its path."""
-    from skiff.linux.mount import MS_BIND, mount
-    from skiff.linux.namespaces import CLONE_NEWNET, unshare
-
     target = path(runroot, container_id)
     os.makedirs(directory(runroot), exist_ok=True)
-    with open(target, "w"):
-        pass
+    pin({"network": target})
+    return target
+
+
+def pin(targets: dict[str, str], prepare: Callable[[], None] | None = None) -> None:
+    """New namespaces of the kinds in ``targets`` (network, ipc, uts...), each pinned by a
+    bind mount at its path. A child process moves to them, runs ``prepare`` there (a
+    hostname, sysctls) and pins them; this process stays where it is. On failure nothing
+    is left: no pin, no file."""
+    from skiff.linux.mount import MS_BIND, mount
+    from skiff.linux.namespaces import KINDS, unshare
+
+    flags = 0
+    for kind, target in targets.items():
+        flags |= KINDS[kind][0]
+        with open(target, "w"):
+            pass
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child moves to a new namespace and pins it; this process stays
+    if pid == 0:
         os.close(read)
         try:
-            unshare(CLONE_NEWNET)
-            mount("/proc/self/ns/net", target, None, MS_BIND)
+            unshare(flags)
+            if prepare is not None:
+                prepare()
+            for kind, target in targets.items():
+                mount(f"/proc/self/ns/{KINDS[kind][1]}", target, None, MS_BIND)
             os._exit(0)
-        except OSError as e:
-            os.write(write, (e.strerror or str(e)).encode())
+        except BaseException as e:
+            os.write(write, (getattr(e, "strerror", None) or str(e)).encode())
             os._exit(1)
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
         problem = pipe.read().decode()
     os.waitpid(pid, 0)
     if problem:
-        os.unlink(target)
-        raise EngineError(f"create network namespace: {problem}")
-    return target
+        for target in targets.values():
+            unpin(target)
+        kinds = ", ".join(targets)
+        raise EngineError(f"create {kinds} namespace{'s' if len(targets) > 1 else ''}: {problem}")
 
 
 def remove(runroot: str, container_id: str) -> None:
     """Unpin and delete the namespace file (nothing if it is gone)."""
+    unpin(path(runroot, container_id))
+
+
+def unpin(target: str) -> None:
+    """Unpin a namespace file and delete it (nothing if it is gone)."""
     from skiff.linux.mount import MNT_DETACH, umount
 
-    target = path(runroot, container_id)
     try:
         umount(target, MNT_DETACH)
     except OSError:

@@ -160,8 +160,8 @@ def channel(tmp_path: Path) -> Iterator[grpc.Channel]:
     from skiff.paths import Paths
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    cri_grpc.add_RuntimeServiceServicer_to_server(runtime_service.RuntimeService(), server)
     paths = Paths(str(tmp_path / "root"), str(tmp_path / "run"))
+    cri_grpc.add_RuntimeServiceServicer_to_server(runtime_service.RuntimeService(paths), server)
     cri_grpc.add_ImageServiceServicer_to_server(ImageService(paths), server)
     address = f"unix:{tmp_path}/s.sock"
     server.add_insecure_port(address)
@@ -182,9 +182,15 @@ def test_an_in_process_server_answers(channel: grpc.Channel, tmp_path: Path):
     assert config.linux.cgroup_driver == cri.CGROUPFS
     with pytest.raises(grpc.RpcError) as failed:
         runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id="x"), timeout=10)
+    assert (failed.value.code(), failed.value.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "No such pod: x",
+    )
+    with pytest.raises(grpc.RpcError) as failed:
+        runtime.CheckpointContainer(cri.CheckpointContainerRequest(), timeout=10)
     assert failed.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert failed.value.details() == (
-        "skiff cri: StopPodSandbox is not implemented yet (pod sandboxes are not built)"
+        "skiff cri: CheckpointContainer is not implemented yet (containers are not built)"
     )
 
     assert list(images.ListImages(cri.ListImagesRequest(), timeout=10).images) == []

@@ -1,0 +1,390 @@
+"""Pods and containers through ``skiff cri``, driven by a CRI v1 client as the kubelet
+drives a runtime: RunPodSandbox with a CNI network from a configuration directory of the
+test's own (a bridge, host-local addresses and portmap, as a kubeadm-style conflist),
+CreateContainer/StartContainer of busybox containers in it, what they see from inside
+(ExecSync) and what the host sees, and that removing a pod leaves nothing (the leak
+fixture, after the test's bridge is deleted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from skiff.cri.proto import api_pb2 as cri
+from tests.support.cli import Skiff
+from tests.support.cri import TIMEOUT, CriServer, running_cri
+
+
+class Network:
+    """A CNI configuration directory with one conflist: a bridge of the test's own."""
+
+    def __init__(self, base: Path) -> None:
+        token = os.urandom(2).hex()
+        self.bridge = f"skcri{token}"
+        self.subnet_prefix = f"10.{200 + int(token[:2], 16) % 50}.{int(token[2:], 16)}"
+        self.conf_dir = base / "net.d"
+        self.conf_dir.mkdir()
+        conflist = {
+            "cniVersion": "1.0.0",
+            "name": f"test-pods-{token}",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": f"{self.subnet_prefix}.0/24"}]],
+                        "dataDir": str(base / "ipam"),
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }
+        (self.conf_dir / "10-test.conflist").write_text(json.dumps(conflist))
+
+    def remove_bridge(self) -> None:
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Network]:
+    made = Network(tmp_path)
+    yield made
+    made.remove_bridge()
+
+
+@pytest.fixture
+def server(no_leaks: None, skiff: Skiff, busybox: str, network: Network) -> Iterator[CriServer]:
+    with running_cri(skiff, "--cni-conf-dir", str(network.conf_dir)) as running:
+        yield running
+        for pod in running.runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items:
+            running.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod.id))
+
+
+def namespaces(pid: int = cri.CONTAINER, **modes: int) -> Any:
+    """The kubelet's namespace options: the pod's network and IPC, and a PID namespace
+    per container unless ``shareProcessNamespace`` (POD) or ``hostPID`` (NODE)."""
+    return cri.NamespaceOption(pid=pid, **modes)
+
+
+def pod_config(name: str, tmp_path: Path, pid: int = cri.CONTAINER, **extra: Any) -> Any:
+    extra.setdefault("linux", cri.LinuxPodSandboxConfig(
+        security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces(pid))
+    ))  # fmt: skip
+    config = cri.PodSandboxConfig(
+        metadata=cri.PodSandboxMetadata(name=name, uid=f"uid-{name}", namespace="default"),
+        hostname=name,
+        log_directory=str(tmp_path / "logs" / name),
+        dns_config=cri.DNSConfig(
+            servers=["10.96.0.10"], searches=["default.svc.cluster.local"], options=["ndots:5"]
+        ),
+        labels={"app": name},
+        annotations={"note": "a test pod"},
+        **extra,
+    )
+    return config
+
+
+def run_pod(server: CriServer, config: Any) -> str:
+    reply = server.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config), timeout=TIMEOUT)
+    return str(reply.pod_sandbox_id)
+
+
+def container_config(name: str, *args: str, pid: int = cri.CONTAINER, **extra: Any) -> Any:
+    extra.setdefault("linux", cri.LinuxContainerConfig(
+        security_context=cri.LinuxContainerSecurityContext(namespace_options=namespaces(pid))
+    ))  # fmt: skip
+    return cri.ContainerConfig(
+        metadata=cri.ContainerMetadata(name=name),
+        image=cri.ImageSpec(image="busybox:latest"),
+        command=["sh", "-c"],
+        args=[" ".join(args)] if args else ["sleep 3600"],
+        log_path=f"{name}.log",
+        **extra,
+    )
+
+
+def start_container(server: CriServer, pod_id: str, pod: Any, config: Any) -> str:
+    created = server.runtime.CreateContainer(
+        cri.CreateContainerRequest(pod_sandbox_id=pod_id, config=config, sandbox_config=pod),
+        timeout=TIMEOUT,
+    )
+    server.runtime.StartContainer(
+        cri.StartContainerRequest(container_id=created.container_id), timeout=TIMEOUT
+    )
+    return str(created.container_id)
+
+
+def exec_sync(server: CriServer, container_id: str, *cmd: str, timeout: int = 30) -> Any:
+    request = cri.ExecSyncRequest(container_id=container_id, cmd=list(cmd), timeout=timeout)
+    return server.runtime.ExecSync(request, timeout=TIMEOUT)
+
+
+def out(server: CriServer, container_id: str, script: str) -> str:
+    reply = exec_sync(server, container_id, "sh", "-c", script)
+    assert reply.exit_code == 0, (reply.stdout, reply.stderr)
+    return str(reply.stdout.decode())
+
+
+def status(server: CriServer, container_id: str) -> Any:
+    request = cri.ContainerStatusRequest(container_id=container_id)
+    return server.runtime.ContainerStatus(request, timeout=TIMEOUT).status
+
+
+def wait_exited(server: CriServer, container_id: str) -> Any:
+    deadline = time.monotonic() + 30
+    while (found := status(server, container_id)).state != cri.CONTAINER_EXITED:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
+    return found
+
+
+def test_a_pod_of_two_containers_shares_network_ipc_and_uts(
+    server: CriServer, network: Network, tmp_path: Path
+):
+    pod = pod_config("web", tmp_path)
+    pod_id = run_pod(server, pod)
+    sandbox = server.runtime.PodSandboxStatus(
+        cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
+    ).status
+    assert sandbox.state == cri.SANDBOX_READY
+    assert sandbox.metadata.name == "web" and sandbox.labels["app"] == "web"
+    ip = sandbox.network.ip
+    assert ip.startswith(network.subnet_prefix + "."), ip
+
+    server_id = start_container(
+        server, pod_id, pod,
+        container_config("server", "echo hello from the pod > /tmp/index.html;",
+                         "echo shared > /dev/shm/token;",
+                         "exec httpd -f -p 8080 -h /tmp"),
+    )  # fmt: skip
+    client_id = start_container(server, pod_id, pod, container_config("client"))
+
+    # one network: the client reaches the server on localhost; the host on the pod's IP
+    deadline = time.monotonic() + 20
+    while (
+        reply := exec_sync(server, client_id, "wget", "-qO-", "http://127.0.0.1:8080/")
+    ).exit_code:
+        assert time.monotonic() < deadline, reply.stderr
+        time.sleep(0.2)
+    assert reply.stdout == b"hello from the pod\n"
+    with urllib.request.urlopen(f"http://{ip}:8080/", timeout=10) as answer:
+        assert answer.read() == b"hello from the pod\n"
+    # one IPC namespace and one /dev/shm; one hostname, the pod's
+    assert out(server, client_id, "cat /dev/shm/token") == "shared\n"
+    ipc = [out(server, c, "readlink /proc/self/ns/ipc") for c in (server_id, client_id)]
+    uts = [out(server, c, "readlink /proc/self/ns/uts; hostname") for c in (server_id, client_id)]
+    net = [out(server, c, "readlink /proc/self/ns/net") for c in (server_id, client_id)]
+    assert ipc[0] == ipc[1] and uts[0] == uts[1] and net[0] == net[1]
+    assert uts[0].split()[1] == "web"
+    # each container has its own PID namespace (the default): pid 1 is its own process
+    assert out(server, client_id, "cat /proc/1/cmdline | tr '\\0' ' '") == "sleep 3600 "
+    # the pod's DNS configuration
+    resolv = out(server, client_id, "cat /etc/resolv.conf")
+    assert "nameserver 10.96.0.10" in resolv and "search default.svc.cluster.local" in resolv
+    assert "options ndots:5" in resolv
+
+    listed = server.runtime.ListContainers(
+        cri.ListContainersRequest(filter=cri.ContainerFilter(pod_sandbox_id=pod_id)),
+        timeout=TIMEOUT,
+    ).containers
+    assert {c.metadata.name for c in listed} == {"server", "client"}
+    assert all(c.state == cri.CONTAINER_RUNNING for c in listed)
+
+    server.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT)
+    assert status(server, server_id).state == cri.CONTAINER_EXITED
+    stopped = server.runtime.PodSandboxStatus(
+        cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
+    ).status
+    assert stopped.state == cri.SANDBOX_NOTREADY and not stopped.network.ip
+    # stop and remove are idempotent
+    server.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT)
+    server.runtime.RemovePodSandbox(
+        cri.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
+    )
+    server.runtime.RemovePodSandbox(
+        cri.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
+    )
+    assert not server.runtime.ListPodSandbox(cri.ListPodSandboxRequest(), timeout=TIMEOUT).items
+    assert not server.runtime.ListContainers(
+        cri.ListContainersRequest(), timeout=TIMEOUT
+    ).containers
+
+
+def test_logs_are_in_the_cri_format_at_the_kubelets_path_and_reopen(
+    server: CriServer, tmp_path: Path
+):
+    pod = pod_config("logger", tmp_path)
+    pod_id = run_pod(server, pod)
+    config = container_config(
+        "talker", "echo one; echo two >&2; while [ ! -e /tmp/go ]; do sleep 0.05; done;",
+        "echo three; sleep 3600",
+    )  # fmt: skip
+    container_id = start_container(server, pod_id, pod, config)
+    path = tmp_path / "logs" / "logger" / "talker.log"
+    found = status(server, container_id)
+    assert found.log_path == str(path)
+    deadline = time.monotonic() + 10
+    while len(path.read_text().splitlines()) < 2:
+        assert time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)
+    lines = path.read_text().splitlines()
+    # <RFC 3339 time with nanoseconds> <stream> <F: full line, P: partial> <the line>
+    assert [line.split(" ", 1)[1] for line in lines] == ["stdout F one", "stderr F two"]
+    stamp = lines[0].split(" ", 1)[0]
+    assert len(stamp) >= len("2026-11-27T21:00:00.000000000Z") - 1 and "T" in stamp
+
+    # the kubelet rotates: it renames the file, then asks for a new one
+    path.rename(path.with_suffix(".log.1"))
+    server.runtime.ReopenContainerLog(
+        cri.ReopenContainerLogRequest(container_id=container_id), timeout=TIMEOUT
+    )
+    out(server, container_id, "touch /tmp/go")
+    deadline = time.monotonic() + 10
+    while not path.exists() or "three" not in path.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert [line.split(" ", 1)[1] for line in path.read_text().splitlines()] == ["stdout F three"]
+    assert "three" not in path.with_suffix(".log.1").read_text()
+
+
+def test_an_oom_kill_is_reported_with_reason_oomkilled(server: CriServer, tmp_path: Path):
+    pod = pod_config("hungry", tmp_path)
+    pod_id = run_pod(server, pod)
+    resources = cri.LinuxContainerResources(memory_limit_in_bytes=32 << 20)
+    config = container_config(
+        "eater", "head -c 67108864 /dev/zero | tail",
+        linux=cri.LinuxContainerConfig(resources=resources),
+    )  # fmt: skip
+    container_id = start_container(server, pod_id, pod, config)
+    ended = wait_exited(server, container_id)
+    assert (ended.reason, ended.exit_code) == ("OOMKilled", 137)
+    assert ended.started_at > 0 and ended.finished_at >= ended.started_at
+
+    done = start_container(server, pod_id, pod, container_config("done", "exit 0"))
+    assert (wait_exited(server, done).reason, status(server, done).exit_code) == ("Completed", 0)
+    failed = start_container(server, pod_id, pod, container_config("failed", "exit 3"))
+    assert (wait_exited(server, failed).reason, status(server, failed).exit_code) == ("Error", 3)
+
+
+def test_stats_of_containers_and_pods(server: CriServer, tmp_path: Path):
+    pod = pod_config("busy", tmp_path)
+    pod_id = run_pod(server, pod)
+    config = container_config(
+        "worker", "head -c 20000000 /dev/zero > /tmp/blob; while :; do :; done"
+    )
+    container_id = start_container(server, pod_id, pod, config)
+    time.sleep(1)
+    first = server.runtime.ContainerStats(
+        cri.ContainerStatsRequest(container_id=container_id), timeout=TIMEOUT
+    ).stats
+    time.sleep(1)
+    second = server.runtime.ContainerStats(
+        cri.ContainerStatsRequest(container_id=container_id), timeout=TIMEOUT
+    ).stats
+    assert second.attributes.id == container_id and second.attributes.metadata.name == "worker"
+    assert second.cpu.usage_core_nano_seconds.value > first.cpu.usage_core_nano_seconds.value
+    # a busy loop: most of a core between the two readings
+    assert second.cpu.usage_nano_cores.value > 300_000_000, second.cpu
+    assert second.memory.working_set_bytes.value > 0
+    assert second.memory.usage_bytes.value >= second.memory.working_set_bytes.value
+    # the 20 MB file it wrote is in its writable layer
+    assert second.writable_layer.used_bytes.value >= 20_000_000
+
+    listed = server.runtime.ListContainerStats(
+        cri.ListContainerStatsRequest(filter=cri.ContainerStatsFilter(pod_sandbox_id=pod_id)),
+        timeout=TIMEOUT,
+    ).stats
+    assert [s.attributes.id for s in listed] == [container_id]
+
+    pod_stats = server.runtime.PodSandboxStats(
+        cri.PodSandboxStatsRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
+    ).stats
+    assert pod_stats.attributes.id == pod_id
+    assert pod_stats.linux.cpu.usage_core_nano_seconds.value > 0
+    assert pod_stats.linux.memory.working_set_bytes.value > 0
+    assert pod_stats.linux.process.process_count.value >= 1
+    assert pod_stats.linux.network.default_interface.name == "eth0"
+    assert [c.attributes.id for c in pod_stats.linux.containers] == [container_id]
+    every = server.runtime.ListPodSandboxStats(cri.ListPodSandboxStatsRequest(), timeout=TIMEOUT)
+    assert [s.attributes.id for s in every.stats] == [pod_id]
+
+
+def test_container_events_follow_the_lifecycle(server: CriServer, tmp_path: Path):
+    stream = server.runtime.GetContainerEvents(cri.GetEventsRequest(), timeout=60)
+    received: list[Any] = []
+
+    def collect() -> None:
+        try:
+            for event in stream:
+                received.append(event)
+        except Exception:  # cancelled at the end
+            pass
+
+    reader = threading.Thread(target=collect)
+    reader.start()
+    time.sleep(0.5)  # the stream reports events recorded from its start on
+    pod = pod_config("watched", tmp_path)
+    pod_id = run_pod(server, pod)
+    container_id = start_container(server, pod_id, pod, container_config("short", "exit 0"))
+    wait_exited(server, container_id)
+    server.runtime.RemoveContainer(
+        cri.RemoveContainerRequest(container_id=container_id), timeout=TIMEOUT
+    )
+    deadline = time.monotonic() + 10
+    while len(received) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stream.cancel()
+    reader.join(10)
+    mine = [e for e in received if e.container_id == container_id]
+    assert [e.container_event_type for e in mine] == [
+        cri.CONTAINER_CREATED_EVENT, cri.CONTAINER_STARTED_EVENT,
+        cri.CONTAINER_STOPPED_EVENT, cri.CONTAINER_DELETED_EVENT,
+    ]  # fmt: skip
+    assert all(e.pod_sandbox_status.id == pod_id for e in mine)
+    assert mine[0].created_at <= mine[-1].created_at
+    started = mine[1].containers_statuses
+    assert [s.id for s in started] == [container_id]
+
+
+def test_exec_sync_output_exit_code_and_timeout(server: CriServer, tmp_path: Path):
+    pod = pod_config("probe", tmp_path)
+    pod_id = run_pod(server, pod)
+    container_id = start_container(server, pod_id, pod, container_config("app"))
+    reply = exec_sync(server, container_id, "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert (reply.stdout, reply.stderr, reply.exit_code) == (b"out\n", b"err\n", 7)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as failed:
+        exec_sync(server, container_id, "sh", "-c", "sleep 30", timeout=1)
+    assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, failed.value
+    assert time.monotonic() - started < 10
+    # the timed-out process was killed: no sleep 30 left in the container
+    assert "sleep 30" not in out(server, container_id, "ps -o args")
+    missing = exec_sync(server, container_id, "no-such-command")
+    assert missing.exit_code == 127
+
+
+def test_update_container_resources_reaches_the_cgroup(server: CriServer, tmp_path: Path):
+    pod = pod_config("sized", tmp_path)
+    pod_id = run_pod(server, pod)
+    container_id = start_container(server, pod_id, pod, container_config("app"))
+    resources = cri.LinuxContainerResources(memory_limit_in_bytes=100 << 20, cpu_shares=512)
+    server.runtime.UpdateContainerResources(
+        cri.UpdateContainerResourcesRequest(container_id=container_id, linux=resources),
+        timeout=TIMEOUT,
+    )
+    limit = out(server, container_id, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+    shares = out(server, container_id, "cat /sys/fs/cgroup/cpu/cpu.shares")
+    assert (int(limit), int(shares)) == (100 << 20, 512)
