@@ -13,9 +13,9 @@ DEB_PACKAGES := python3-venv busybox-static libseccomp2 iproute2 iptables procps
 	containernetworking-plugins aardvark-dns \
 	runc crun conmon catatonit podman docker.io hyperfine skopeo umoci tini zsh fish time \
 	docker-registry apache2-utils openssl iperf3 \
-	qemu-system-x86 linux-image-cloud-amd64 e2fsprogs
+	qemu-system-x86 linux-image-cloud-amd64 e2fsprogs gcc libc6-dev systemd
 
-.PHONY: setup deb venv install demo test lint typecheck unit integration interop bench soak clean
+.PHONY: setup deb venv install demo test lint typecheck unit integration interop bench bench-cri soak clean
 
 setup: deb install
 
@@ -51,6 +51,7 @@ install: venv
 	ln -sf $(BIN)/skiff-runtime /usr/local/bin/skiff-runtime
 	ln -sf $(BIN)/skiff-vm /usr/local/bin/skiff-vm
 	getent group skiff >/dev/null || groupadd --system skiff  # who may use skiff serve's socket
+	install -D -m 644 skiff/data/skiff-cri.service /usr/local/lib/systemd/system/skiff-cri.service
 
 demo: setup
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
@@ -99,6 +100,11 @@ bench: setup
 # Create/start/exec/stop/rm cycles through the CLI and skiff serve for MINUTES (default 10):
 # every operation must succeed and no fd, memory, mount, cgroup or link count may grow
 # (bench/soak.py). Not part of `make bench`; its report goes to bench/results/soak/.
+# RunPodSandbox + CreateContainer + StartContainer of a busybox pod over the CRI: skiff cri
+# beside containerd 1.6's CRI plugin (bench/cri_pod.py). Report in bench/results/cri/.
+bench-cri: setup
+	$(BIN)/python -m bench.cri_pod $(if $(RUNS),--runs $(RUNS))
+
 soak: setup
 	$(BIN)/python -m bench soak $(if $(MINUTES),--minutes $(MINUTES))
 

@@ -27,6 +27,7 @@ from bench import (
     container_run,
     container_vs_vm,
     core,
+    cri_pod,
     density,
     exec_latency,
     image_archive,
@@ -48,6 +49,8 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 # A scenario may give several results (each its own table; its description, if it has one).
 SCENARIOS: dict[str, tuple[Callable[[int], Result | list[Result]], str, str, int]] = {
     runtime_run.NAME: (runtime_run.run, runtime_run.DESCRIPTION, "runc", 30),
+    # runs: pods started over the CRI per server; four results (the three calls, each call)
+    cri_pod.NAME: (cri_pod.run, cri_pod.DESCRIPTION, "containerd", 20),
     container_run.RUN_RM: (
         container_run.run_rm,
         container_run.DESCRIPTIONS[container_run.RUN_RM],

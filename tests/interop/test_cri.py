@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -254,3 +255,20 @@ def test_the_socket_is_0660_a_stale_one_is_replaced_and_a_live_one_kept(
         assert not first.socket.exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_systemd_unit_is_installed_and_verifies(tmp_path: Path):
+    """`make install` puts skiff-cri.service where systemd looks for a local admin's units;
+    systemd-analyze accepts it (its ExecStart exists and is executable), and would refuse
+    one whose command is missing."""
+    source = Path(__file__).resolve().parents[2] / "skiff" / "data" / "skiff-cri.service"
+    installed = Path("/usr/local/lib/systemd/system/skiff-cri.service")
+    assert installed.read_text() == source.read_text()
+    verified = subprocess.run(["systemd-analyze", "verify", str(installed)], capture_output=True)
+    assert verified.returncode == 0, verified.stderr.decode()
+    unit = installed.read_text()
+    assert "ExecStart=/usr/local/bin/skiff cri\n" in unit and "KillMode=process\n" in unit
+    broken = tmp_path / "skiff-cri.service"
+    broken.write_text(unit.replace("/usr/local/bin/skiff cri", "/usr/local/bin/no-such-skiff cri"))
+    refused = subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True)
+    assert refused.returncode != 0

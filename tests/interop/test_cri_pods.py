@@ -388,3 +388,24 @@ def test_update_container_resources_reaches_the_cgroup(server: CriServer, tmp_pa
     limit = out(server, container_id, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
     shares = out(server, container_id, "cat /sys/fs/cgroup/cpu/cpu.shares")
     assert (int(limit), int(shares)) == (100 << 20, 512)
+
+
+def test_pods_outlive_a_restart_of_the_server(
+    skiff: Skiff, server: CriServer, network: Network, tmp_path: Path
+):
+    """SIGTERM stops skiff cri, as systemd would (KillMode=process): the pods and their
+    containers go on, and the next server finds them in skiff's database."""
+    pod = pod_config("lasting", tmp_path, pid=cri.POD)
+    pod_id = run_pod(server, pod)
+    container_id = start_container(server, pod_id, pod, container_config("app", pid=cri.POD))
+    assert server.stop() == 0
+    with running_cri(skiff, "--cni-conf-dir", str(network.conf_dir)) as again:
+        [found] = again.runtime.ListPodSandbox(cri.ListPodSandboxRequest(), timeout=TIMEOUT).items
+        assert (found.id, found.state) == (pod_id, cri.SANDBOX_READY)
+        assert status(again, container_id).state == cri.CONTAINER_RUNNING
+        # the shared PID namespace's PID 1 is still there
+        assert out(again, container_id, "cat /proc/1/comm") == "catatonit\n"
+        again.runtime.RemovePodSandbox(
+            cri.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
+        )
+    server.start()  # the fixture's server, for its own teardown
