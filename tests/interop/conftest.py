@@ -18,6 +18,7 @@ from tests.support.cli import Skiff
 from tests.support.engine import remove_all_containers
 from tests.support.oci import SKIFF_RUNTIME
 from tests.support.registry import Registry
+from tests.support.server_process import ServerProcess
 from tests.support.terminal import Terminal
 
 if os.geteuid() != 0:
@@ -174,25 +175,20 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
         assert running.process.poll() is None, f"the registry died: {running.log()}"
 
 
-class SkiffApi:
+class SkiffApi(ServerProcess):
     """``skiff serve`` on a socket of its own, over the store of ``skiff``: ``docker``
     runs Debian's docker CLI against it, ``client`` is docker-py's, ``terminal`` runs the
     CLI on a real pseudo-terminal; ``log`` is what the server wrote to its stderr."""
 
     def __init__(self, skiff: Skiff, socket: Path, log: Path) -> None:
-        self.skiff = skiff
+        super().__init__(skiff, ["serve", "-H", f"unix://{socket}"], "API listening", log)
         self.socket = socket
-        self.log_path = log
         self.env = {
             **skiff.env,
             "DOCKER_HOST": f"unix://{socket}",
             "TERM": "xterm",
         }
-        self.process: subprocess.Popen[bytes] | None = None
         self._clients: list[Any] = []
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def docker(
         self, *args: str, input: str | None = None, timeout: float = 60
@@ -243,32 +239,10 @@ class SkiffApi:
         self._clients.append(client)
         return client
 
-    def start(self) -> None:
-        with open(self.log_path, "wb") as log:
-            self.process = self.skiff.popen(
-                "serve", "-H", f"unix://{self.socket}",
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while "API listening" not in self.log():
-            assert self.process.poll() is None, f"skiff serve died:\n{self.log()}"
-            assert time.monotonic() < deadline, f"skiff serve did not start:\n{self.log()}"
-            time.sleep(0.05)
-
     def stop(self) -> int | None:
-        """SIGTERM, as systemd stops it: its exit status, None if it was still there
-        20 seconds later (then killed)."""
         for client in self._clients:
             client.close()
-        if self.process is None:
-            return None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return None
+        return super().stop()
 
 
 @pytest.fixture

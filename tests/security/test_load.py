@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -31,6 +30,7 @@ import pytest
 from skiff.api.http import WORKERS
 from tests.support.cli import Skiff
 from tests.support.engine import network_leftovers, processes_mentioning
+from tests.support.server_process import ServerProcess
 
 API_RUNS = 50
 CLI_RUNS = 50
@@ -60,27 +60,20 @@ RSS_GROWTH = 16 << 20
 SECOND_ROUND_GROWTH = 8 << 20
 
 
-class Serve:
+class Serve(ServerProcess):
     """``skiff serve`` over ``skiff``'s store on a socket under /tmp (a unix socket's path
     is short)."""
 
     def __init__(self, skiff: Skiff) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="skiff-load-"))
         self.socket = self.base / "api.sock"
-        self.log_path = self.base / "serve.log"
-        with open(self.log_path, "wb") as log:
-            self.process = skiff.popen(
-                "serve", "-H", f"unix://{self.socket}",
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while "API listening" not in self.log():
-            assert self.process.poll() is None, f"skiff serve died:\n{self.log()}"
-            assert time.monotonic() < deadline, f"skiff serve did not start:\n{self.log()}"
-            time.sleep(0.05)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(
+            skiff,
+            ["serve", "-H", f"unix://{self.socket}"],
+            "API listening",
+            self.base / "serve.log",
+        )
+        self.start()
 
     def fds(self) -> list[str]:
         fd_dir = f"/proc/{self.process.pid}/fd"
@@ -108,15 +101,6 @@ class Serve:
         return docker.DockerClient(
             base_url=f"unix://{self.socket}", timeout=TIMEOUT, max_pool_size=connections
         )
-
-    def stop(self) -> int | None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return None
 
 
 @pytest.fixture

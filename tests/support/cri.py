@@ -4,10 +4,7 @@ client generated from the same proto (skiff/data/cri-api-v1.proto)."""
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,53 +16,34 @@ import pytest
 from skiff.cri.proto import api_pb2 as cri
 from skiff.cri.proto import api_pb2_grpc as cri_grpc
 from tests.support.cli import Skiff
+from tests.support.server_process import ServerProcess
 
 TIMEOUT = 120  # seconds a call may take (a pull)
 
 
-class CriServer:
-    """``skiff cri --listen SOCKET`` over the store of ``skiff``, with its two clients."""
+class CriServer(ServerProcess):
+    """``skiff cri --listen SOCKET ARGS`` over the store of ``skiff``, with its two clients."""
 
     def __init__(self, skiff: Skiff, base: Path, *args: str) -> None:
-        self.skiff = skiff
-        self.args = args
         self.socket = base / "cri.sock"
-        self.log_path = base / "cri.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            skiff,
+            ["cri", "--listen", str(self.socket), *args],
+            "CRI v1 listening",
+            base / "cri.log",
+        )
         self.channel: grpc.Channel | None = None
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def start(self) -> None:
-        with open(self.log_path, "wb") as log:
-            self.process = self.skiff.popen(
-                "cri", "--listen", str(self.socket), *self.args,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while "CRI v1 listening" not in self.log():
-            assert self.process.poll() is None, f"skiff cri died:\n{self.log()}"
-            assert time.monotonic() < deadline, f"skiff cri did not start:\n{self.log()}"
-            time.sleep(0.05)
+        super().start()
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")
         self.runtime = cri_grpc.RuntimeServiceStub(self.channel)
         self.images = cri_grpc.ImageServiceStub(self.channel)
 
     def stop(self) -> int | None:
-        """SIGTERM, as systemd stops it: the exit status, None if it was still there 20
-        seconds later (then killed)."""
         if self.channel is not None:
             self.channel.close()
-        if self.process is None:
-            return None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return None
+        return super().stop()
 
     # --- calls ---------------------------------------------------------------------------
 
