@@ -26,6 +26,10 @@ deb:
 		echo "installing Debian packages:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# kubectl drives skiff cri's streaming server in tests: Debian's kubernetes-client,
+	@# unless a kubectl is installed already (another package's would conflict with it)
+	@command -v kubectl >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

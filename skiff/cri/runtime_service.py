@@ -1,6 +1,8 @@
-"""CRI RuntimeService: Version, Status and RuntimeConfig; every other call answers
-UNIMPLEMENTED (the CRI's own answer for a call a runtime does not support), naming what is
-not built yet: pods, containers, streaming and stats are the next parts of issue 13."""
+"""CRI RuntimeService: the runtime's status, pod sandboxes (skiff.cri.sandboxes over
+skiff.engine.pods), containers (skiff.cri.containers over the engine), ExecSync, stats,
+events, and the streaming calls (URLs on skiff.cri.streaming's server). The calls in
+``PENDING`` answer UNIMPLEMENTED (the CRI's own answer for a call a runtime does not
+support), naming what they belong to."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import skiff.cri.proto.api_pb2 as api_pb2
 import skiff.cri.proto.api_pb2_grpc as api_pb2_grpc
 from skiff import __version__
 from skiff.cri.status import abort, answers
-from skiff.errors import Conflict, InvalidArgument, NotFound
+from skiff.errors import Conflict, EngineError, InvalidArgument, NotFound
 from skiff.jsonio import dumps
 
 TYPE_CHECKING = False
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
     import grpc
 
+    from skiff.cri.streaming import StreamingServer
     from skiff.engine.engine import Engine
     from skiff.paths import Paths
 
@@ -31,7 +34,6 @@ CNI_CONF_DIR = "/etc/cni/net.d"
 
 # What each call that is not built yet belongs to, for its UNIMPLEMENTED message.
 PENDING = {
-    "streaming": ("Exec", "Attach", "PortForward"),
     "checkpoints": ("CheckpointContainer",),
     "metrics": ("ListMetricDescriptors", "ListPodSandboxMetrics", "StreamPodSandboxMetrics"),
     "resource updates of pods": ("UpdatePodSandboxResources",),
@@ -47,7 +49,7 @@ IMPLEMENTED = (
     "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ListContainers",
     "ContainerStatus", "UpdateContainerResources", "ReopenContainerLog", "ExecSync",
     "ContainerStats", "ListContainerStats", "PodSandboxStats", "ListPodSandboxStats",
-    "GetContainerEvents",
+    "GetContainerEvents", "Exec", "Attach", "PortForward",
 )  # fmt: skip
 # skiff's container events, as the CRI's
 EVENT_TYPES = {
@@ -93,6 +95,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         self.paths = paths
         self.cni_conf_dir = cni_conf_dir
         self._local = threading.local()  # an engine (its database connection) per thread
+        self.streaming: StreamingServer | None = None  # set by server.serve
 
     def engine(self) -> Engine:
         engine: Engine | None = getattr(self._local, "engine", None)
@@ -275,6 +278,37 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         container = engine.containers.get(_container_id(request.container_id))
         stdout, stderr, code = exec_sync(engine, container, list(request.cmd), request.timeout)
         return api_pb2.ExecSyncResponse(stdout=stdout, stderr=stderr, exit_code=code)
+
+    # --- streaming ---------------------------------------------------------------------
+
+    def netns_of(self, pod_id: str) -> str:
+        """The pod's network namespace file (the host's for hostNetwork); NotFound if the
+        pod is unknown. The streaming server's port forwards connect in it."""
+        pod = self.engine().pods.get(pod_id)
+        return str(pod.state.get("namespaces", {}).get("network") or "/proc/1/ns/net")
+
+    def _streaming(self) -> StreamingServer:
+        if self.streaming is None:
+            raise EngineError("the streaming server is not running")
+        return self.streaming
+
+    @answers
+    def Exec(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from skiff.cri.streaming import rpc
+
+        return rpc.exec_response(self._streaming(), request)
+
+    @answers
+    def Attach(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from skiff.cri.streaming import rpc
+
+        return rpc.attach_response(self._streaming(), request)
+
+    @answers
+    def PortForward(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from skiff.cri.streaming import rpc
+
+        return rpc.port_forward_response(self._streaming(), request)
 
     # --- stats and events ------------------------------------------------------------
 

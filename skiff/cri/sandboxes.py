@@ -82,6 +82,7 @@ def pod_config(request: Any, cni_conf_dir: str) -> PodConfig:
         cgroup_parent=config.linux.cgroup_parent,
         log_directory=config.log_directory,
         runtime_handler=request.runtime_handler,
+        privileged=config.linux.security_context.privileged,
     )
 
 

@@ -5,7 +5,8 @@ grpcio's synchronous server with a thread pool: each call runs on a worker threa
 pull (which fetches layers on threads of its own) blocks only its worker. The socket is
 mode 0660, group ``skiff`` when there is one (as skiff serve's); a socket file no server
 answers on is removed first; SIGTERM or SIGINT stops the server, lets calls in flight
-finish for a few seconds, and removes the socket."""
+finish for a few seconds, and removes the socket. Beside it runs the streaming server
+(skiff.cri.streaming, HTTP on 127.0.0.1) that Exec, Attach and PortForward's URLs name."""
 
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def serve(paths: Paths, listen: str, ready: Callable[[], None], cni_conf_dir: st
     import skiff.cri.proto.api_pb2_grpc as api_pb2_grpc
     from skiff.cri.image_service import ImageService
     from skiff.cri.runtime_service import RuntimeService
+    from skiff.cri.streaming import StreamingServer
 
     listen = os.path.abspath(listen)
     os.makedirs(os.path.dirname(listen), exist_ok=True)
@@ -79,23 +81,27 @@ def serve(paths: Paths, listen: str, ready: Callable[[], None], cni_conf_dir: st
             ("grpc.max_send_message_length", 16 << 20),
         ],
     )
-    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(paths, cni_conf_dir), server)
+    runtime = RuntimeService(paths, cni_conf_dir)
+    runtime.streaming = streaming = StreamingServer(paths, runtime.netns_of)
+    api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime, server)
     api_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(paths), server)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    umask = os.umask(0o117)  # the socket is never wider than 0660, not even for a moment
+    streaming.start()  # exec, attach and port-forward URLs point there
     try:
-        server.add_insecure_port(f"unix:{listen}")
-        server.start()
-    finally:
-        os.umask(umask)
-    try:
+        umask = os.umask(0o117)  # the socket is never wider than 0660, not even for a moment
+        try:
+            server.add_insecure_port(f"unix:{listen}")
+            server.start()
+        finally:
+            os.umask(umask)
         _restrict(listen)
         ready()
         while not stop.wait(3600):
             pass
     finally:
         server.stop(GRACE).wait()
+        streaming.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         try:

@@ -7,9 +7,6 @@ fixture, after the test's bridge is deleted)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import threading
 import time
 import urllib.request
@@ -22,133 +19,34 @@ import pytest
 
 from skiff.cri.proto import api_pb2 as cri
 from tests.support.cli import Skiff
-from tests.support.cri import TIMEOUT, CriServer, running_cri
-
-
-class Network:
-    """A CNI configuration directory with one conflist: a bridge of the test's own."""
-
-    def __init__(self, base: Path) -> None:
-        token = os.urandom(2).hex()
-        self.bridge = f"skcri{token}"
-        self.subnet_prefix = f"10.{200 + int(token[:2], 16) % 50}.{int(token[2:], 16)}"
-        self.conf_dir = base / "net.d"
-        self.conf_dir.mkdir()
-        conflist = {
-            "cniVersion": "1.0.0",
-            "name": f"test-pods-{token}",
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": self.bridge,
-                    "isGateway": True,
-                    "ipMasq": False,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": f"{self.subnet_prefix}.0/24"}]],
-                        "dataDir": str(base / "ipam"),
-                    },
-                },
-                {"type": "portmap", "capabilities": {"portMappings": True}},
-            ],
-        }
-        (self.conf_dir / "10-test.conflist").write_text(json.dumps(conflist))
-
-    def remove_bridge(self) -> None:
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+from tests.support.cri import (
+    TIMEOUT,
+    CriServer,
+    Network,
+    cni_network,
+    container_config,
+    exec_sync,
+    out,
+    pod_config,
+    pod_server,
+    run_pod,
+    running_cri,
+    start_container,
+    status,
+    wait_exited,
+)
 
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[Network]:
-    made = Network(tmp_path)
-    yield made
-    made.remove_bridge()
+    with cni_network(tmp_path) as made:
+        yield made
 
 
 @pytest.fixture
 def server(no_leaks: None, skiff: Skiff, busybox: str, network: Network) -> Iterator[CriServer]:
-    with running_cri(skiff, "--cni-conf-dir", str(network.conf_dir)) as running:
+    with pod_server(skiff, network) as running:
         yield running
-        for pod in running.runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items:
-            running.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod.id))
-
-
-def namespaces(pid: int = cri.CONTAINER, **modes: int) -> Any:
-    """The kubelet's namespace options: the pod's network and IPC, and a PID namespace
-    per container unless ``shareProcessNamespace`` (POD) or ``hostPID`` (NODE)."""
-    return cri.NamespaceOption(pid=pid, **modes)
-
-
-def pod_config(name: str, tmp_path: Path, pid: int = cri.CONTAINER, **extra: Any) -> Any:
-    extra.setdefault("linux", cri.LinuxPodSandboxConfig(
-        security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces(pid))
-    ))  # fmt: skip
-    config = cri.PodSandboxConfig(
-        metadata=cri.PodSandboxMetadata(name=name, uid=f"uid-{name}", namespace="default"),
-        hostname=name,
-        log_directory=str(tmp_path / "logs" / name),
-        dns_config=cri.DNSConfig(
-            servers=["10.96.0.10"], searches=["default.svc.cluster.local"], options=["ndots:5"]
-        ),
-        labels={"app": name},
-        annotations={"note": "a test pod"},
-        **extra,
-    )
-    return config
-
-
-def run_pod(server: CriServer, config: Any) -> str:
-    reply = server.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config), timeout=TIMEOUT)
-    return str(reply.pod_sandbox_id)
-
-
-def container_config(name: str, *args: str, pid: int = cri.CONTAINER, **extra: Any) -> Any:
-    extra.setdefault("linux", cri.LinuxContainerConfig(
-        security_context=cri.LinuxContainerSecurityContext(namespace_options=namespaces(pid))
-    ))  # fmt: skip
-    return cri.ContainerConfig(
-        metadata=cri.ContainerMetadata(name=name),
-        image=cri.ImageSpec(image="busybox:latest"),
-        command=["sh", "-c"],
-        args=[" ".join(args)] if args else ["sleep 3600"],
-        log_path=f"{name}.log",
-        **extra,
-    )
-
-
-def start_container(server: CriServer, pod_id: str, pod: Any, config: Any) -> str:
-    created = server.runtime.CreateContainer(
-        cri.CreateContainerRequest(pod_sandbox_id=pod_id, config=config, sandbox_config=pod),
-        timeout=TIMEOUT,
-    )
-    server.runtime.StartContainer(
-        cri.StartContainerRequest(container_id=created.container_id), timeout=TIMEOUT
-    )
-    return str(created.container_id)
-
-
-def exec_sync(server: CriServer, container_id: str, *cmd: str, timeout: int = 30) -> Any:
-    request = cri.ExecSyncRequest(container_id=container_id, cmd=list(cmd), timeout=timeout)
-    return server.runtime.ExecSync(request, timeout=TIMEOUT)
-
-
-def out(server: CriServer, container_id: str, script: str) -> str:
-    reply = exec_sync(server, container_id, "sh", "-c", script)
-    assert reply.exit_code == 0, (reply.stdout, reply.stderr)
-    return str(reply.stdout.decode())
-
-
-def status(server: CriServer, container_id: str) -> Any:
-    request = cri.ContainerStatusRequest(container_id=container_id)
-    return server.runtime.ContainerStatus(request, timeout=TIMEOUT).status
-
-
-def wait_exited(server: CriServer, container_id: str) -> Any:
-    deadline = time.monotonic() + 30
-    while (found := status(server, container_id)).state != cri.CONTAINER_EXITED:
-        assert time.monotonic() < deadline, found
-        time.sleep(0.1)
-    return found
 
 
 def test_a_pod_of_two_containers_shares_network_ipc_and_uts(
@@ -409,3 +307,51 @@ def test_pods_outlive_a_restart_of_the_server(
             cri.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
         )
     server.start()  # the fixture's server, for its own teardown
+
+
+def test_exec_and_port_forward_through_the_rpcs(server: CriServer, tmp_path: Path):
+    """Exec and PortForward answer URLs on skiff cri's streaming server, which Kubernetes'
+    Python client (WebSocket, v4.channel.k8s.io) follows into the pod."""
+    from kubernetes.client import Configuration
+    from kubernetes.stream.ws_client import PortForward, WSClient, create_websocket
+
+    pod = pod_config("streamed", tmp_path)
+    pod_id = run_pod(server, pod)
+    container_id = start_container(
+        server, pod_id, pod,
+        container_config("web", "echo streamed page > /tmp/index.html;",
+                         "exec httpd -f -p 8080 -h /tmp"),
+    )  # fmt: skip
+    request = cri.ExecRequest(container_id=container_id, cmd=["hostname"], stdout=True)
+    url = server.runtime.Exec(request, timeout=TIMEOUT).url
+    assert url.startswith("http://127.0.0.1:")
+    protocol = {"sec-websocket-protocol": "v4.channel.k8s.io"}
+    client = WSClient(Configuration(), url.replace("http://", "ws://"), protocol,
+                      capture_all=True, binary=True)  # fmt: skip
+    client.run_forever(timeout=30)
+    assert (client.read_stdout(), client.returncode) == (b"streamed\n", 0)
+
+    deadline = time.monotonic() + 20
+    while ":1F90 " not in out(server, container_id, "cat /proc/net/tcp /proc/net/tcp6"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    request = cri.PortForwardRequest(pod_sandbox_id=pod_id, port=[8080])
+    url = server.runtime.PortForward(request, timeout=TIMEOUT).url
+    forward = PortForward(
+        create_websocket(Configuration(), url.replace("http://", "ws://"), protocol), [8080]
+    )
+    sock = forward.socket(8080)
+    sock.sendall(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
+    sock.settimeout(30)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    assert answer.endswith(b"streamed page\n"), answer
+
+    for call, bad in (
+        (server.runtime.Exec, cri.ExecRequest(container_id="nope", cmd=["true"], stdout=True)),
+        (server.runtime.PortForward, cri.PortForwardRequest(pod_sandbox_id="nope", port=[80])),
+    ):
+        with pytest.raises(grpc.RpcError) as failed:
+            call(bad, timeout=TIMEOUT)
+        assert failed.value.code() == grpc.StatusCode.NOT_FOUND

@@ -190,7 +190,7 @@ def test_an_in_process_server_answers(channel: grpc.Channel, tmp_path: Path):
         runtime.CheckpointContainer(cri.CheckpointContainerRequest(), timeout=10)
     assert failed.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert failed.value.details() == (
-        "skiff cri: CheckpointContainer is not implemented yet (containers are not built)"
+        "skiff cri: CheckpointContainer is not implemented yet (checkpoints are not built)"
     )
 
     assert list(images.ListImages(cri.ListImagesRequest(), timeout=10).images) == []
