@@ -51,12 +51,13 @@ class PodConfig:
     """What a pod is asked to be. ``network`` is "cni" (``cni_conf_dir``), "host" or
     "none"; ``ipc`` and ``pid`` are "" (the pod's own: for pid, each container's own),
     "host", or for pid "pod" (one PID namespace for the pod); ``port_mappings`` are CNI's
-    (hostPort, containerPort, protocol, hostIP); ``dns`` has servers, searches, options."""
+    (hostPort, containerPort, protocol, hostIP); ``dns`` has servers, searches, options;
+    ``privileged``: the pod may run privileged containers."""
 
     FIELDS = (
         "name", "hostname", "labels", "annotations", "metadata", "network", "cni_conf_dir",
         "port_mappings", "dns", "ipc", "pid", "sysctls", "cgroup_parent", "log_directory",
-        "runtime_handler",
+        "runtime_handler", "privileged",
     )  # fmt: skip
 
     def __init__(self, **values: Any) -> None:
@@ -78,6 +79,7 @@ class PodConfig:
         self.cgroup_parent: str = values.get("cgroup_parent", "")
         self.log_directory: str = values.get("log_directory", "")
         self.runtime_handler: str = values.get("runtime_handler", "")
+        self.privileged: bool = bool(values.get("privileged", False))
         if self.network not in ("cni", "host", "none"):
             raise InvalidArgument(f"invalid pod network mode {self.network!r}")
         if self.ipc not in ("", "host") or self.pid not in ("", "host", "pod"):
