@@ -694,8 +694,9 @@ def _sysctls(options: ContainerOptions) -> dict[str, str]:
     sysctls: dict[str, str] = {}
     if options.domainname and options.uts != "host":
         sysctls["kernel.domainname"] = options.domainname
-    # Docker's defaults for a network namespace of the container's own.
-    if options.network != "host" and not options.network.startswith("container:"):
+    # Docker's defaults for a network namespace of the container's own (not one it joins:
+    # another container's, or a pod's, whose own settings stay).
+    if options.network != "host" and not options.network.startswith(("container:", "ns:")):
         if os.path.exists("/proc/sys/net/ipv4/ping_group_range"):
             sysctls["net.ipv4.ping_group_range"] = "0 2147483647"
         if os.path.exists("/proc/sys/net/ipv4/ip_unprivileged_port_start"):
