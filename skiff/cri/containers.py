@@ -95,10 +95,6 @@ def options_for(config: Any, pod: Pod, image_id: str) -> ContainerOptions:
             DeviceMapping(d.host_path, d.container_path, d.permissions or "rwm")
             for d in config.devices
         ],
-        # the pod's network sysctls again: the engine gives a container that does not
-        # share the host's network Docker's ping_group_range and ip_unprivileged_port_start,
-        # which would overwrite the pod's own values in the pod's namespace
-        sysctls={k: v for k, v in pod.config.sysctls.items() if k.startswith("net.")},
         cgroup_parent=pod.config.cgroup_parent,
         log_driver="k8s-file" if log_opts else "",
         log_opts=log_opts,
