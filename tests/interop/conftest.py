@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import Skiff
+from tests.support.cri import CriServer, Network, cni_network, pod_server
 from tests.support.engine import remove_all_containers
 from tests.support.oci import SKIFF_RUNTIME
 from tests.support.registry import Registry
@@ -263,3 +264,23 @@ def skiff_api(no_leaks: None, skiff: Skiff, busybox: str) -> Iterator[SkiffApi]:
         shutil.rmtree(base, ignore_errors=True)
     assert code is not None, "skiff serve was still running 20 seconds after SIGTERM"
     assert code == 0, f"skiff serve exited {code} on SIGTERM"
+
+
+# --- skiff cri with pods ----------------------------------------------------------------
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Network]:
+    """A CNI configuration directory of the test's own (tests/support/cri.py); its bridge
+    is deleted at the end."""
+    with cni_network(tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def server(no_leaks: None, skiff: Skiff, busybox: str, network: Network) -> Iterator[CriServer]:
+    """``skiff cri`` over ``skiff``'s store (busybox there) with ``network`` for its pods;
+    every pod left is removed at the end, then nothing may be left on the host. (test_cri
+    and test_cri_streaming have a ``server`` of their own.)"""
+    with pod_server(skiff, network) as running:
+        yield running

@@ -7,26 +7,21 @@ root, no mount, cgroup or veth (the leak fixture)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 
 from skiff.cri.proto import api_pb2 as cri
 from tests.support.cli import Skiff
 from tests.support.cri import (
     TIMEOUT,
     CriServer,
-    Network,
-    cni_network,
     container_config,
     create_container,
     exec_sync,
     out,
     pod_config,
-    pod_server,
     run_pod,
     running_cri,
     start_container,
@@ -37,18 +32,6 @@ UNKNOWN = "0123456789abcdef" * 4
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> Iterator[Network]:
-    with cni_network(tmp_path) as made:
-        yield made
-
-
-@pytest.fixture
-def server(no_leaks: None, skiff: Skiff, busybox: str, network: Network) -> Iterator[CriServer]:
-    with pod_server(skiff, network) as running:
-        yield running
 
 
 def code(server: CriServer, call: Any, request: Any) -> grpc.StatusCode:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +22,16 @@ from tests.support.cri import (
     TIMEOUT,
     CriServer,
     Network,
-    cni_network,
     container_config,
     exec_sync,
     out,
     pod_config,
-    pod_server,
     run_pod,
     running_cri,
     start_container,
     status,
     wait_exited,
 )
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> Iterator[Network]:
-    with cni_network(tmp_path) as made:
-        yield made
-
-
-@pytest.fixture
-def server(no_leaks: None, skiff: Skiff, busybox: str, network: Network) -> Iterator[CriServer]:
-    with pod_server(skiff, network) as running:
-        yield running
 
 
 def test_a_pod_of_two_containers_shares_network_ipc_and_uts(

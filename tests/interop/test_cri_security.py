@@ -22,37 +22,21 @@ import grpc
 import pytest
 
 from skiff.cri.proto import api_pb2 as cri
-from tests.support.cli import Skiff
 from tests.support.cri import (
     TIMEOUT,
     CriServer,
-    Network,
-    cni_network,
     container_config,
     create_container,
     exec_sync,
     namespaces,
     out,
     pod_config,
-    pod_server,
     run_pod,
     start_container,
 )
 
 DEFAULT_CAPS = 0x00000000A80425FB  # Docker's and containerd's default set
 CAP_CHOWN, CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_SYS_ADMIN = 0, 10, 12, 21
-
-
-@pytest.fixture
-def network(tmp_path: Path) -> Iterator[Network]:
-    with cni_network(tmp_path) as made:
-        yield made
-
-
-@pytest.fixture
-def server(no_leaks: None, skiff: Skiff, busybox: str, network: Network) -> Iterator[CriServer]:
-    with pod_server(skiff, network) as running:
-        yield running
 
 
 class Pod:
