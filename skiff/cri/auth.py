@@ -1,13 +1,13 @@
 """The AuthConfig of a CRI PullImage as credentials for skiff's registry client, decided
 as containerd's CRI plugin decides them (ParseAuth): an AuthConfig for another registry
-(``server_address``) is ignored; then ``username``/``password``; then ``auth``
-(base64 ``user:password``); none of them, an anonymous pull (or the credentials stored by
-``skiff login``).
+(``server_address``) is ignored; then ``username``/``password``; then ``identity_token``
+(an OAuth2 refresh token: credentials with an empty user, which the registry client
+trades for a token with the refresh-token grant); then ``auth`` (base64
+``user:password``); none of them, an anonymous pull (or the credentials stored by ``skiff
+login``).
 
-``identity_token`` (an OAuth2 refresh token) and ``registry_token`` (a bearer token for
-the registry) need the registry client to send a token it did not fetch itself, which it
-does not do yet: a request with only those is refused (INVALID_ARGUMENT) rather than
-pulled anonymously."""
+``registry_token`` (a bearer token to send as it is) is refused (INVALID_ARGUMENT) rather
+than pulled anonymously, which is what containerd 1.6 does with it."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def credentials(auth: Any, domain: str) -> tuple[str, str] | None:
             return None
     if auth.username:
         return auth.username, auth.password
+    if auth.identity_token:
+        return "", auth.identity_token
     if auth.auth:
         try:
             decoded = base64.b64decode(auth.auth, validate=True).decode()
@@ -50,9 +52,8 @@ def credentials(auth: Any, domain: str) -> tuple[str, str] | None:
         if not sep:
             raise InvalidArgument("invalid decoded auth: no ':' between user and password")
         return user, password.strip("\x00")
-    if auth.identity_token or auth.registry_token:
+    if auth.registry_token:
         raise InvalidArgument(
-            "identity_token and registry_token are not supported yet: "
-            "give username and password or auth"
+            "registry_token is not supported: give username and password, auth or identity_token"
         )
     return None

@@ -4,7 +4,10 @@ TLS rules and retries.
 A 401 carries a ``WWW-Authenticate`` challenge: ``Basic`` is answered with the stored
 credentials, ``Bearer realm=... service=... scope=...`` with a token fetched from the realm
 (with the credentials if there are any, anonymously otherwise), kept for the client's
-other requests; a 401 later (an expired token) fetches a new one.
+other requests; a 401 later (an expired token) fetches a new one. Credentials with an
+empty user are an identity token (an OAuth2 refresh token, as containerd takes a CRI
+pull's ``identity_token``): the token comes from a ``POST`` of the OAuth2 refresh-token
+grant to the realm, as Docker's distribution token specification describes it.
 
 TLS, as dockerd: a registry with CA files in ``certs.d/HOST:PORT/`` is verified against
 them; other insecure registries (loopback, and skiff.toml's ``[registries] insecure``) are
@@ -278,11 +281,22 @@ class Client:
         """A token from the realm; ``request`` names the request it is for, in errors."""
         realm = params.get("realm", "")
         scopes = self.scopes or ([params["scope"]] if params.get("scope") else [])
-        query = [("service", params["service"])] if params.get("service") else []
-        if self.credentials is not None:
-            query.append(("account", self.credentials[0]))
-        query += [("scope", scope) for scope in scopes]
-        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        service = [("service", params["service"])] if params.get("service") else []
+        headers = {"User-Agent": USER_AGENT}
+        form: bytes | None = None
+        if self.credentials is not None and not self.credentials[0]:
+            grant = [("grant_type", "refresh_token"), ("refresh_token", self.credentials[1]),
+                     *service, ("scope", " ".join(scopes)), ("client_id", "skiff")]  # fmt: skip
+            form = urllib.parse.urlencode(grant).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            url = realm
+        else:
+            query = list(service)
+            if self.credentials is not None:
+                query.append(("account", self.credentials[0]))
+                headers["Authorization"] = _basic(*self.credentials)
+            query += [("scope", scope) for scope in scopes]
+            url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "https":
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
@@ -290,16 +304,14 @@ class Client:
             )
         else:
             connection = http.client.HTTPConnection(parts.netloc, timeout=TIMEOUT)
-        headers = {"User-Agent": USER_AGENT}
-        if self.credentials is not None:
-            headers["Authorization"] = _basic(*self.credentials)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
+        method = "GET" if form is None else "POST"
         try:
-            connection.request("GET", target, headers=headers)
+            connection.request(method, target, form, headers)
             response = connection.getresponse()
             body = response.read()
         except OSError as e:
-            raise RegistryError(f'Get "{url}": {_reason(e)}') from None
+            raise RegistryError(f'{method.title()} "{url}": {_reason(e)}') from None
         finally:
             connection.close()
         if response.status != 200:
@@ -308,10 +320,12 @@ class Client:
         try:
             answer = json.loads(body)
         except ValueError:
-            raise RegistryError(f'Get "{url}": the token service answered no JSON') from None
+            raise RegistryError(
+                f'{method.title()} "{url}": the token service answered no JSON'
+            ) from None
         token = answer.get("token") or answer.get("access_token")
         if not token:
-            raise RegistryError(f'Get "{url}": the token service answered no token')
+            raise RegistryError(f'{method.title()} "{url}": the token service answered no token')
         return str(token)
 
     # --- errors -----------------------------------------------------------------------
@@ -347,11 +361,15 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def error_message(body: bytes) -> str:
-    """The registry's errors as Docker prints them: ``code: message``... joined."""
+    """The registry's errors as Docker prints them: ``code: message``... joined (an OAuth2
+    token endpoint's ``error: error_description``)."""
     try:
-        errors = json.loads(body).get("errors") or []
+        document = json.loads(body)
+        errors = document.get("errors") or []
     except (ValueError, AttributeError):
         return ""
+    if not errors and isinstance(document.get("error"), str):
+        return ": ".join(filter(None, (document["error"], document.get("error_description"))))
     parts = []
     for error in errors:
         code = str(error.get("code", "")).lower().replace("_", " ")

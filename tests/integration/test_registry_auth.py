@@ -33,6 +33,7 @@ from tests.support.tokens import SERVICE, TokenService, decode_jwt
 
 PUBLIC = "public/busybox"  # anyone may pull it
 PRIVATE = "private/busybox"  # tester / s3cret only
+IDENTITY_TOKEN = "identity-token-of-the-tester"  # an OAuth2 refresh token standing for tester
 
 # What Docker prints about a layer when its output is not a terminal (lines with a
 # progress bar are left out there).
@@ -126,7 +127,12 @@ def other(tmp_path: Path, docker_config: Path, skiff_config: Path) -> Iterator[S
 @pytest.fixture
 def tokens(pki: PKI) -> Iterator[TokenService]:
     """The token service: tester / s3cret may do anything, anyone may pull public/busybox."""
-    with TokenService(pki.signer, {REGISTRY_USER: REGISTRY_PASSWORD}, public=[PUBLIC]) as service:
+    with TokenService(
+        pki.signer,
+        {REGISTRY_USER: REGISTRY_PASSWORD},
+        public=[PUBLIC],
+        refresh_tokens={IDENTITY_TOKEN: REGISTRY_USER},
+    ) as service:
         yield service
 
 
@@ -585,4 +591,36 @@ def test_a_token_that_expires_during_a_pull_is_fetched_again(
     assert refused, "no request was refused: the token did not expire"
     seen = [r for r in tokens.seen() if f"repository:{PUBLIC}:pull" in r.scopes]
     assert len(seen) >= 2, seen
+    assert other.inspect(ref)["Id"] == busybox
+
+
+def test_a_cri_pull_with_an_identity_token_uses_the_oauth2_refresh_grant(
+    other: Skiff, busybox: str, tokens: TokenService, token_registry: Registry,
+    token_images: dict[str, str],
+):  # fmt: skip
+    """The kubelet's AuthConfig may carry an identity token (Docker's ``identitytoken``):
+    skiff cri trades it at the realm with the OAuth2 refresh-token grant (a POST), as
+    containerd does, and the private repository is pulled; a wrong token is refused."""
+    from skiff.cri.proto import api_pb2 as cri
+    from tests.support.cri import running_cri
+
+    ref = f"{token_registry.address}/{PRIVATE}:1"
+    with running_cri(other) as server:
+        for token, ok in (("not-the-token", False), (IDENTITY_TOKEN, True)):
+            request = cri.PullImageRequest(
+                image=cri.ImageSpec(image=ref), auth=cri.AuthConfig(identity_token=token)
+            )
+            if ok:
+                assert server.images.PullImage(request, timeout=120).image_ref == busybox
+            else:
+                error = server.error(server.images.PullImage, request)
+                assert "invalid_grant" in error.details(), error
+    seen = tokens.seen()
+    assert [(r.path, r.status, r.account) for r in seen if r.user is None] == [
+        ("/token", 400, ""), ("/token", 200, REGISTRY_USER),
+    ]  # fmt: skip
+    granted = seen[-1]
+    assert granted.query["grant_type"] == ["refresh_token"]
+    assert granted.query["client_id"] == ["skiff"]
+    assert granted.scopes == [f"repository:{PRIVATE}:pull"]
     assert other.inspect(ref)["Id"] == busybox

@@ -203,7 +203,7 @@ def test_pull_with_the_requests_auth(server: CriServer, store: Skiff, auth_pushe
     # the credentials were the request's: nothing was stored for skiff login's users
     assert not (store.root.parent / "cri-docker-config" / "config.json").exists()
 
-    tokens = cri.AuthConfig(identity_token="token")
+    tokens = cri.AuthConfig(registry_token="token")
     request = cri.PullImageRequest(image=cri.ImageSpec(image=name), auth=tokens)
     error = server.error(server.images.PullImage, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error

@@ -14,6 +14,11 @@ The policy: the repositories in ``public`` may be pulled by anyone; anything els
 A request that asks for more than it may have gets a token with what it may have, as
 Docker Hub's service does; the registry then refuses the request it was for. Wrong
 credentials are refused (401) outright. Every request is recorded (``requests``).
+
+``POST /token`` is the OAuth2 form of the specification: ``grant_type=refresh_token``
+with a ``refresh_token`` of ``refresh_tokens`` (an identity token, each standing for its
+user), ``service``, ``scope`` (space-separated) and ``client_id``, answered with
+``{"access_token": JWT, ...}``; an unknown refresh token is ``400 invalid_grant``.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class TokenService:
         service: str = SERVICE,
         issuer: str = ISSUER,
         lifetime: float = EXPIRES_IN,
+        refresh_tokens: dict[str, str] | None = None,
     ) -> None:
         """``lifetime``: seconds a token works at the registry (its ``exp`` is set that
         long from now less the registry's leeway, so a short one really expires)."""
@@ -101,6 +107,7 @@ class TokenService:
         self.signer = signer
         self.x5c = [signer.der_b64()]
         self.users = dict(users or {})
+        self.refresh_tokens = dict(refresh_tokens or {})
         self.public = set(public)
         self.service = service
         self.issuer = issuer
@@ -243,6 +250,32 @@ def _handler(service: TokenService) -> type[BaseHTTPRequestHandler]:
                     "issued_at": issued,
                 },
             )
+
+        def do_POST(self) -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
+            refresh = (form.get("refresh_token") or [""])[0]
+            account = service.refresh_tokens.get(refresh, "")
+            record = TokenRequest(
+                path=parts.path,
+                query=form,
+                user=None,
+                account=account,
+                status=200,
+                user_agent=self.headers.get("User-Agent", ""),
+            )
+            grant = (form.get("grant_type") or [""])[0]
+            if parts.path != "/token" or grant != "refresh_token" or not account:
+                record.status = 400
+                service._record(record)
+                self._json(400, {"error": "invalid_grant", "error_description": "bad token"})
+                return
+            requested_service = (form.get("service") or [service.service])[0]
+            record.access = service.grant(account, record.scopes)
+            token = service.token(account, record.access, requested_service)
+            service._record(record)
+            self._json(200, {"access_token": token, "expires_in": round(service.lifetime)})
 
         def _json(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()

@@ -83,8 +83,10 @@ def test_pull_credentials_as_containerd_reads_the_auth_config():
     assert auth.credentials(_auth(), "r:5000") is None
     assert auth.credentials(_auth(username="u", password="p"), "r:5000") == ("u", "p")
     assert auth.credentials(_auth(auth=encoded), "r:5000") == ("user", "pass")
-    # username wins over auth
+    # username wins over auth; an identity token is a refresh token: no user
     assert auth.credentials(_auth(username="u", password="p", auth=encoded), "r") == ("u", "p")
+    assert auth.credentials(_auth(identity_token="t", auth=encoded), "r") == ("", "t")
+    assert auth.credentials(_auth(username="u", identity_token="t"), "r") == ("u", "")
     # another registry's credentials are not sent
     other = _auth(username="u", password="p", server_address="https://other:5000/v2/")
     assert auth.credentials(other, "r:5000") is None
@@ -99,7 +101,6 @@ def test_pull_credentials_as_containerd_reads_the_auth_config():
     [
         {"auth": "not base64!"},
         {"auth": base64.b64encode(b"no-colon").decode()},
-        {"identity_token": "t"},
         {"registry_token": "t"},
     ],
 )
