@@ -84,8 +84,8 @@ def iptables_rules() -> set[str]:
     return rules
 
 
-def dns_servers() -> set[str]:
-    """aardvark-dns processes (one per run root with user networks in use)."""
+def processes_running(program: bytes) -> set[str]:
+    """ "PID command line" of the processes whose argv[0] names ``program``."""
     found = set()
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -94,9 +94,20 @@ def dns_servers() -> set[str]:
                     cmdline = f.read()
             except OSError:
                 continue
-            if b"aardvark-dns" in cmdline.split(b"\0")[0]:
+            if program in cmdline.split(b"\0")[0]:
                 found.add(f"{pid} {cmdline.replace(bytes(1), b' ').decode()}")
     return found
+
+
+def dns_servers() -> set[str]:
+    """aardvark-dns processes (one per run root with user networks in use)."""
+    return processes_running(b"aardvark-dns")
+
+
+def pod_init_processes() -> set[str]:
+    """The PID 1 of pods that share a PID namespace (skiff.engine.pods: catatonit, held
+    by util-linux's unshare)."""
+    return processes_running(b"catatonit")
 
 
 @dataclass
@@ -106,10 +117,14 @@ class Snapshot:
     links: set[str]
     rules: set[str]
     dns: set[str]
+    pod_inits: set[str]
 
     @classmethod
     def take(cls) -> "Snapshot":
-        return cls(mount_points(), cgroup_dirs(), links(), iptables_rules(), dns_servers())
+        return cls(
+            mount_points(), cgroup_dirs(), links(), iptables_rules(), dns_servers(),
+            pod_init_processes(),
+        )  # fmt: skip
 
     def leaks_since(self, before: "Snapshot") -> list[str]:
         problems = [f"mount left behind: {m}" for m in sorted(self.mounts - before.mounts)]
@@ -117,4 +132,7 @@ class Snapshot:
         problems += [f"interface left behind: {n}" for n in sorted(self.links - before.links)]
         problems += [f"iptables rule left behind: {r}" for r in sorted(self.rules - before.rules)]
         problems += [f"DNS server left running: {p}" for p in sorted(self.dns - before.dns)]
+        problems += [
+            f"pod init left running: {p}" for p in sorted(self.pod_inits - before.pod_inits)
+        ]
         return problems
