@@ -6,7 +6,12 @@ root, no mount, cgroup or veth (the leak fixture)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ from tests.support.cli import Skiff
 from tests.support.cri import (
     TIMEOUT,
     CriServer,
+    cni_network,
     container_config,
     create_container,
     exec_sync,
@@ -27,6 +33,7 @@ from tests.support.cri import (
     start_container,
     status,
 )
+from tests.support.engine import processes_mentioning
 
 UNKNOWN = "0123456789abcdef" * 4
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -230,3 +237,69 @@ def test_exec_sync_needs_a_running_container(server: CriServer, tmp_path: Path):
     request = cri.StartContainerRequest(container_id=running)
     assert code(server, rt.StartContainer, request) == PRECONDITION
     assert status(server, running).state == cri.CONTAINER_RUNNING
+
+
+def test_a_server_killed_during_run_pod_sandbox_leaves_a_pod_that_remove_cleans(
+    skiff: Skiff, busybox: str, no_leaks: None, tmp_path: Path
+):
+    """kill -9 of skiff cri while a CNI plugin of RunPodSandbox runs (a plugin that waits
+    for a file, put before the bridge): the next server lists the pod, not ready, and
+    RemovePodSandbox undoes what was made (pinned namespaces, /dev/shm, the bridge
+    plugin's DEL), so the host is as before."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    for name in ("bridge", "host-local", "loopback"):
+        (plugins / name).symlink_to(f"/usr/lib/cni/{name}")
+    release = tmp_path / "release"
+    slow = plugins / "slow"
+    slow.write_text(
+        "#!/bin/sh\n"
+        f'[ "$CNI_COMMAND" = ADD ] && while [ ! -e {release} ]; do sleep 0.05; done\n'
+        'cat >/dev/null; [ "$CNI_COMMAND" = VERSION ] || echo \'{"cniVersion": "1.0.0"}\'\n'
+    )
+    slow.chmod(0o755)
+    config = tmp_path / "skiff.toml"
+    config.write_text(f'[network]\ncni_plugin_dirs = ["{plugins}"]\n')
+    skiff.env["SKIFF_CONFIG"] = str(config)
+    with cni_network(tmp_path) as network:
+        conflist = json.loads((network.conf_dir / "10-test.conflist").read_text())
+        conflist["plugins"].insert(0, {"type": "slow"})
+        (network.conf_dir / "10-test.conflist").write_text(json.dumps(conflist))
+        base = tmp_path / "first"
+        base.mkdir()
+        first = CriServer(skiff, base, "--cni-conf-dir", str(network.conf_dir))
+        first.start()
+        try:
+            failures: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    run_pod(first, pod_config("doomed", tmp_path))
+                except BaseException as e:  # the server dies under it
+                    failures.append(e)
+
+            caller = threading.Thread(target=run)
+            caller.start()
+            deadline = time.monotonic() + 30
+            while not processes_mentioning(str(slow)):  # ADD is in the slow plugin now
+                assert time.monotonic() < deadline, first.log()
+                time.sleep(0.05)
+            assert list((skiff.runroot / "pods").glob("*/net")), "no pinned namespace yet"
+            assert first.process is not None
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait()
+            caller.join(30)
+            assert failures, "RunPodSandbox returned from a killed server"
+        finally:
+            release.touch()  # the orphaned plugin ends
+            if first.process is not None and first.process.poll() is None:
+                first.process.kill()
+            if first.channel is not None:
+                first.channel.close()
+        with running_cri(skiff, "--cni-conf-dir", str(network.conf_dir)) as second:
+            [pod] = second.runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items
+            assert pod.state == cri.SANDBOX_NOTREADY
+            second.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod.id))
+            assert not second.runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items
+        assert not list((skiff.runroot / "pods").iterdir())
+        subprocess.run(["pkill", "-f", str(slow)], capture_output=True)
