@@ -241,3 +241,20 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def by_reference(conn: sqlite3.Connection, table: str, ref: str) -> sqlite3.Row | None:
+    """The row of ``table`` (containers, pods) whose ID is ``ref``, else whose name is,
+    else whose ID starts with ``ref`` (Docker's order); None if there is none. An ID
+    prefix that several rows share is Docker's conflict."""
+    row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (ref,)).fetchone()
+    if row is None:
+        row = conn.execute(f"SELECT * FROM {table} WHERE name = ?", (ref,)).fetchone()
+    if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+        rows = conn.execute(f"SELECT * FROM {table} WHERE id LIKE ?", (ref + "%",)).fetchall()
+        if len(rows) > 1:
+            from skiff.errors import Conflict
+
+            raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+        row = rows[0] if rows else None
+    return row

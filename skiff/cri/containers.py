@@ -69,7 +69,6 @@ def options_for(config: Any, pod: Pod, image_id: str) -> ContainerOptions:
     log_opts = {}
     if config.log_path and pod.config.log_directory:
         log_opts["path"] = os.path.join(pod.config.log_directory, config.log_path)
-        os.makedirs(os.path.dirname(log_opts["path"]), exist_ok=True)
     options = ContainerOptions(
         image=image_id,
         name=container_name(config, pod),
@@ -102,6 +101,11 @@ def options_for(config: Any, pod: Pod, image_id: str) -> ContainerOptions:
         **_security(security),
         **resources(linux.resources),
     )
+    # only once every setting is known good: what the kubelet expects to exist
+    for mount in config.mounts:
+        os.makedirs(mount.host_path, exist_ok=True)  # as containerd makes a missing source
+    if log_opts:
+        os.makedirs(os.path.dirname(log_opts["path"]), exist_ok=True)
     return options
 
 
@@ -112,8 +116,6 @@ def _mount(mount: Any) -> Any:
         raise InvalidArgument(f"mount path {mount.container_path!r} is not absolute")
     if not mount.host_path.startswith("/"):
         raise InvalidArgument(f"mount source {mount.host_path!r} is not an absolute host path")
-    if not os.path.exists(mount.host_path):
-        os.makedirs(mount.host_path, exist_ok=True)
     return MountSpec(
         type="bind",
         source=mount.host_path,

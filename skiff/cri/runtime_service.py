@@ -326,10 +326,17 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         from skiff.cri.stats import container_stats
 
         engine = self.engine()
-        wanted = request.filter if request.HasField("filter") else None
+        as_list = None
+        if request.HasField("filter"):  # the ID, sandbox and labels of ListContainers' filter
+            wanted = request.filter
+            as_list = api_pb2.ContainerFilter(
+                id=wanted.id,
+                pod_sandbox_id=wanted.pod_sandbox_id,
+                label_selector=wanted.label_selector,
+            )
         found = [
             c for c in engine.containers.all()
-            if pod_of(c) and (wanted is None or _stats_match(c, wanted, matches))
+            if pod_of(c) and (as_list is None or matches(c, as_list))
         ]  # fmt: skip
         return api_pb2.ListContainerStatsResponse(stats=[container_stats(engine, c) for c in found])
 
@@ -343,17 +350,15 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @answers
     def ListPodSandboxStats(self, request: Any, context: grpc.ServicerContext) -> Any:
+        from skiff.cri.sandboxes import matches
         from skiff.cri.stats import pod_stats
 
         engine = self.engine()
         wanted = request.filter if request.HasField("filter") else None
-        pods = [
-            p for p in engine.pods.all()
-            if wanted is None or (
-                p.id.startswith(wanted.id)
-                and all(p.config.labels.get(k) == v for k, v in wanted.label_selector.items())
-            )
-        ]  # fmt: skip
+        as_list = None
+        if wanted is not None:  # the ID and labels of ListPodSandbox's filter
+            as_list = api_pb2.PodSandboxFilter(id=wanted.id, label_selector=wanted.label_selector)
+        pods = [p for p in engine.pods.all() if as_list is None or matches(p, as_list)]
         return api_pb2.ListPodSandboxStatsResponse(stats=[pod_stats(engine, p) for p in pods])
 
     def GetContainerEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -387,14 +392,6 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                 yield reply
         finally:
             engine.close()
-
-
-def _stats_match(container: Any, wanted: Any, matches: Any) -> bool:
-    """ListContainerStats' filter (an ID, a sandbox, labels) through ListContainers'."""
-    as_list = api_pb2.ContainerFilter(
-        id=wanted.id, pod_sandbox_id=wanted.pod_sandbox_id, label_selector=wanted.label_selector
-    )
-    return bool(matches(container, as_list))
 
 
 def _pod_id(value: str) -> str:

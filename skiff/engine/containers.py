@@ -139,16 +139,7 @@ class ContainerStore:
     def get(self, ref: str) -> Container:
         """By full ID, name, or unique ID prefix (Docker's order)."""
         ref = ref.removeprefix("/")
-        row = self.db.execute("SELECT * FROM containers WHERE id = ?", (ref,)).fetchone()
-        if row is None:
-            row = self.db.execute("SELECT * FROM containers WHERE name = ?", (ref,)).fetchone()
-        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
-            rows = self.db.execute(
-                "SELECT * FROM containers WHERE id LIKE ?", (ref + "%",)
-            ).fetchall()
-            if len(rows) > 1:
-                raise Conflict(f"multiple IDs found with provided prefix: {ref}")
-            row = rows[0] if rows else None
+        row = db.by_reference(self.db, "containers", ref)
         if row is None:
             raise NotFound(f"No such container: {ref}")
         return Container(row)

@@ -52,8 +52,11 @@ class ExecFailed(SkiffError):
 class ExecTimedOut(ExecFailed):
     """``timeout`` seconds passed and the process was killed (as ``timeout(1)``: 124)."""
 
+    CODE = 124
+    ENDING = "the process was killed"  # the message's end, which ExecSync looks for
+
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"exec timed out after {seconds:g} seconds: the process was killed", 124)
+        super().__init__(f"exec timed out after {seconds:g} seconds: {self.ENDING}", self.CODE)
 
 
 class ExecConfig:

@@ -145,12 +145,7 @@ class Pods:
 
     def get(self, ref: str) -> Pod:
         """By full ID, name or unique ID prefix."""
-        row = self.db.execute("SELECT * FROM pods WHERE id = ? OR name = ?", (ref, ref)).fetchone()
-        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
-            rows = self.db.execute("SELECT * FROM pods WHERE id LIKE ?", (ref + "%",)).fetchall()
-            if len(rows) > 1:
-                raise Conflict(f"multiple pod IDs found with provided prefix: {ref}")
-            row = rows[0] if rows else None
+        row = db.by_reference(self.db, "pods", ref)
         if row is None:
             raise NotFound(f"No such pod: {ref}")
         return Pod(row)

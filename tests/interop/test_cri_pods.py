@@ -92,6 +92,21 @@ def test_a_pod_of_two_containers_shares_network_ipc_and_uts(
         cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT
     ).status
     assert stopped.state == cri.SANDBOX_NOTREADY and not stopped.network.ip
+
+    # ListPodSandbox's filters: state, labels, an ID prefix
+    def listed(**wanted: Any) -> list[str]:
+        request = cri.ListPodSandboxRequest(filter=cri.PodSandboxFilter(**wanted))
+        return [p.id for p in server.runtime.ListPodSandbox(request, timeout=TIMEOUT).items]
+
+    ready, not_ready = (
+        cri.PodSandboxStateValue(state=cri.SANDBOX_READY),
+        cri.PodSandboxStateValue(state=cri.SANDBOX_NOTREADY),
+    )
+    assert (listed(state=ready), listed(state=not_ready)) == ([], [pod_id])
+    assert (listed(label_selector={"app": "web"}), listed(label_selector={"app": "x"})) == (
+        [pod_id], []
+    )  # fmt: skip
+    assert (listed(id=pod_id[:12]), listed(id="0" * 64)) == ([pod_id], [])
     # stop and remove are idempotent
     server.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod_id), timeout=TIMEOUT)
     server.runtime.RemovePodSandbox(

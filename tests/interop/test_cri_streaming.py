@@ -618,16 +618,21 @@ def test_kubectl_cp(pods: Pods, kubectl: Kubectl, tmp_path: Path) -> None:
     assert back.read_bytes() == source.read_bytes()
 
 
+def _sized_then_resized(terminal: Terminal) -> None:
+    """The shell's terminal has kubectl's size (33x111), then the new one after a resize."""
+    terminal.write(b"stty size\n")
+    terminal.expect(rb"33 111\r\n")
+    terminal.resize(40, 120)
+    time.sleep(0.5)
+    terminal.write(b"stty size\n")
+    terminal.expect(rb"40 120\r\n")
+
+
 def test_kubectl_exec_terminal(pods: Pods, kubectl: Kubectl) -> None:
     pods.run("c1", "busybox", "sleep", "60")
     terminal = Terminal([*kubectl.argv, "exec", "-it", "c1", "--", "sh"], kubectl.env, 33, 111)
     try:
-        terminal.write(b"stty size\n")
-        terminal.expect(rb"33 111\r\n")
-        terminal.resize(40, 120)
-        time.sleep(0.5)
-        terminal.write(b"stty size\n")
-        terminal.expect(rb"40 120\r\n")
+        _sized_then_resized(terminal)
         terminal.write(b"exit 5\n")
         assert terminal.wait(30) == 5
     finally:
@@ -649,12 +654,7 @@ def test_kubectl_attach_terminal(pods: Pods, kubectl: Kubectl) -> None:
     try:
         terminal.expect(rb"try pressing enter")
         time.sleep(0.5)  # kubectl sends a size one larger first, then the real one (a redraw)
-        terminal.write(b"stty size\n")
-        terminal.expect(rb"33 111\r\n")
-        terminal.resize(40, 120)
-        time.sleep(0.5)
-        terminal.write(b"stty size\n")
-        terminal.expect(rb"40 120\r\n")
+        _sized_then_resized(terminal)
         terminal.write(b"exit\n")
         assert terminal.wait(30) == 0
     finally:

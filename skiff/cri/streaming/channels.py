@@ -10,6 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aiohttp import web
+
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = 255
 
@@ -36,6 +42,18 @@ def encode(protocol: str | None, channel: int, data: bytes) -> bytes | str:
     if is_base64(protocol):
         return chr(ord("0") + channel) + base64.b64encode(data).decode()
     return bytes((channel,)) + data
+
+
+async def received(ws: web.WebSocketResponse) -> AsyncIterator[tuple[int, bytes]]:
+    """(channel, data) of each message the client sends, until it closes (control and
+    malformed messages left out)."""
+    from aiohttp import WSMsgType
+
+    async for message in ws:
+        if message.type in (WSMsgType.BINARY, WSMsgType.TEXT):
+            decoded = decode(ws.ws_protocol, message.data)
+            if decoded is not None:
+                yield decoded
 
 
 def decode(protocol: str | None, message: bytes | str) -> tuple[int, bytes] | None:

@@ -27,23 +27,29 @@ if TYPE_CHECKING:
 CHUNK = 65536
 
 
-def command_line(container_id: str, command: list[str], stdin: bool, tty: bool) -> list[str]:
+def command_line(
+    container_id: str, command: list[str], stdin: bool, tty: bool, timeout: int = 0
+) -> list[str]:
+    """``skiff exec`` of ``command`` (the streaming server's, and ExecSync's with a
+    ``timeout`` in seconds)."""
     argv = [os.path.join(os.path.dirname(sys.executable), "skiff"), "exec"]
     if stdin:
         argv.append("-i")
     if tty:
         argv.append("-t")
+    if timeout > 0:
+        argv += ["--timeout", str(timeout)]
     return [*argv, container_id, *command]
 
 
-def _environment(paths: Paths, failure_fd: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SKIFF_ROOT": paths.root,
-        "SKIFF_RUNROOT": paths.runroot,
-        # where skiff exec reports a process it could not start (skiff/cli/attach.py)
-        "SKIFF_EXEC_FAILURE_FD": str(failure_fd),
-    }
+def environment(paths: Paths, failure_fd: int | None = None) -> dict[str, str]:
+    """The environment ``skiff exec`` runs in: the store of ``paths``, and the descriptor
+    where it reports a process it could not start (skiff/cli/attach.py), if any."""
+    env = {**os.environ, "SKIFF_ROOT": paths.root, "SKIFF_RUNROOT": paths.runroot}
+    env.pop("SKIFF_EXEC_FAILURE_FD", None)
+    if failure_fd is not None:
+        env["SKIFF_EXEC_FAILURE_FD"] = str(failure_fd)
+    return env
 
 
 async def run(paths: Paths, container_id: str, command: list[str], remote: Remote) -> Status:
@@ -52,7 +58,7 @@ async def run(paths: Paths, container_id: str, command: list[str], remote: Remot
     argv = command_line(container_id, command, options.stdin, options.tty)
     failures, failure_fd = os.pipe2(os.O_CLOEXEC)
     try:
-        env = _environment(paths, failure_fd)
+        env = environment(paths, failure_fd)
         if options.tty:
             code = await _on_terminal(argv, env, failure_fd, remote)
         else:

@@ -16,7 +16,7 @@ import contextlib
 import socket
 import struct
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from skiff.cri.streaming import channels, netns, tunnel, upgrade
 from skiff.errors import SkiffError
@@ -224,14 +224,7 @@ async def _forward_channel(
 
 async def _receive(ws: web.WebSocketResponse, inboxes: list[asyncio.Queue[bytes]]) -> None:
     """Data channels' messages to their connections, until the client closes."""
-    protocol = ws.ws_protocol
-    async for message in ws:
-        if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-            continue
-        decoded = channels.decode(protocol, message.data)
-        if decoded is None:
-            continue
-        channel, data = decoded
+    async for channel, data in channels.received(ws):
         if channel % 2 == 0 and channel // 2 < len(inboxes) and data:
             inboxes[channel // 2].put_nowait(data)
     for inbox in inboxes:

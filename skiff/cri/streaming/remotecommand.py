@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 from asyncio import FIRST_COMPLETED
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from skiff.cri.streaming import channels, status, upgrade
 from skiff.cri.streaming.remote import Options, Remote
@@ -109,13 +109,7 @@ async def _receive(ws: web.WebSocketResponse, remote: Remote) -> None:
     sizes = ResizeDecoder()
     protocol = ws.ws_protocol
     stdin_open = remote.options.stdin
-    async for message in ws:
-        if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-            continue
-        decoded = channels.decode(protocol, message.data)
-        if decoded is None:
-            continue
-        channel, data = decoded
+    async for channel, data in channels.received(ws):
         if channel == channels.STDIN and stdin_open and data:
             remote.stdin.put_nowait(data)
         elif channel == channels.RESIZE:
