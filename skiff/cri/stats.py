@@ -88,11 +88,12 @@ class Figures:
         return usage
 
 
-def container_stats(engine: Engine, container: Container) -> Any:
-    """A container's ContainerStats (zeros but its attributes when it does not run)."""
+def container_stats(engine: Engine, container: Container, figures: Figures | None = None) -> Any:
+    """A container's ContainerStats (zeros but its attributes when it does not run), from
+    ``figures`` if they were read already."""
     from skiff.cri.containers import metadata_of, own_labels
 
-    figures = Figures(container)
+    figures = figures or Figures(container)
     attributes = api_pb2.ContainerAttributes(
         id=container.id,
         metadata=metadata_of(container),
@@ -134,9 +135,9 @@ def pod_stats(engine: Engine, pod: Pod) -> Any:
     """A pod's PodSandboxStats: its containers', summed, and its network."""
     from skiff.cri.sandboxes import metadata_of
 
-    containers = engine.pods.containers(pod.id)
-    each = [container_stats(engine, c) for c in containers]
-    running = [(c, Figures(c)) for c in containers if c.state.get("Running")]
+    read = [(c, Figures(c)) for c in engine.pods.containers(pod.id)]
+    each = [container_stats(engine, c, figures) for c, figures in read]
+    running = [(c, figures) for c, figures in read if figures.running]
     now = time.time_ns()
     cpu = sum(s.cpu.usage_core_nano_seconds.value for s in each)
     linux = api_pb2.LinuxPodSandboxStats(containers=each)
